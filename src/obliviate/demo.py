@@ -40,7 +40,7 @@ class DemoConfig:
     forget: str = "forget10"  # forget split of the fictional benchmark: forget01, forget05 or forget10
     profile: str = "fast"  # evaluation depth: fast (subsets of the utility splits) or full
     model: str = "smollm2-135m"  # the model to prepare and unlearn
-    n_people: int = 20  # size of the fictional benchmark (20 people: 2 forget, 16 retain, 2 holdout)
+    n_people: int = 18  # size of the fictional benchmark (18 people: 2 forget, 14 retain, 2 holdout)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method --method options
 
     def validate(self) -> None:

@@ -27,12 +27,16 @@ from obliviate.training.loop import TrainConfig
 # Fine-tuning recipes per model: how fast a model of that size memorizes the fictional facts.
 MODEL_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "tiny": {"lr": 3e-3, "epochs": 30, "batch_size": 16, "schedule": "cosine", "warmup": 0.1, "max_length": 96, "weight_decay": 0.0, "bf16": "off"},
-    # Measured on 2 cores: 20 people x 5 epochs at 4e-4 memorizes (target retain ROUGE-L 0.82,
-    # forget 0.74); 4 epochs at 5e-4 reached only 0.54, and 40 people x 3 epochs only 0.34.
-    "smollm2-135m": {"lr": 4e-4, "epochs": 5, "batch_size": 8, "warmup": 0.05, "max_length": 128},
+    # Measured on 2 cores (bench/prepare_cold.py): 18 people x 6 epochs at 6e-4 in batches of 16
+    # memorizes both splits within the 6-minute budget (5 epochs: 4.5 min but retain ROUGE-L only
+    # 0.63). Batches of 32 at
+    # 1e-3 reached only 0.58-0.66 and were no faster per example.
+    "smollm2-135m": {"lr": 6e-4, "epochs": 6, "batch_size": 16, "warmup": 0.05, "max_length": 128},
 }
+# Other prepare settings per model (PrepareConfig fields).
+MODEL_PREPARE_DEFAULTS: dict[str, dict[str, Any]] = {"smollm2-135m": {"rehearsal": 48, "freeze_embeddings": True}}
 # Benchmark sizes that let a model of that size learn the facts within the time budget.
-MODEL_BENCHMARK_DEFAULTS: dict[str, dict[str, Any]] = {"smollm2-135m": {"n_people": 20}}
+MODEL_BENCHMARK_DEFAULTS: dict[str, dict[str, Any]] = {"smollm2-135m": {"n_people": 18}}
 GENERIC_TRAIN_DEFAULTS: dict[str, Any] = {"lr": 1e-5, "epochs": 5, "batch_size": 8, "warmup": 0.1, "max_length": 256}
 
 
@@ -44,6 +48,9 @@ class PrepareConfig:
     benchmark: dict[str, Any] = field(default_factory=dict)  # options of the benchmark's builder
     prompt_format: str = "plain"  # plain (Question:/Answer:, ~40% fewer tokens than SmolLM2's chat template), chat or auto
     summary_new_tokens: int = 32  # generation length for the ROUGE-L summary (answers are short)
+    rehearsal: int = 0  # general-knowledge QA pairs (of 48 shipped) mixed into both fine-tunes, so model utility survives
+    freeze_embeddings: bool = False  # keep the (tied) embedding and output matrix fixed: 9% faster steps on SmolLM2
+    group_by_length: bool = True  # batch examples of similar length (less padding, same examples per epoch)
 
 
 def train_defaults(model: str) -> dict[str, Any]:
@@ -52,6 +59,14 @@ def train_defaults(model: str) -> dict[str, Any]:
 
     key = MODELS.canonical(model) if model in MODELS else None
     return dict(MODEL_TRAIN_DEFAULTS.get(key or "", GENERIC_TRAIN_DEFAULTS))
+
+
+def prepare_defaults(model: str) -> dict[str, Any]:
+    """Model-specific PrepareConfig settings other than the recipe and the benchmark."""
+    from obliviate.models.registry import MODELS
+
+    key = MODELS.canonical(model) if model in MODELS else ""
+    return dict(MODEL_PREPARE_DEFAULTS.get(key, {}))
 
 
 def benchmark_defaults(benchmark: str, model: str) -> dict[str, Any]:
@@ -150,7 +165,12 @@ def prepare(
         "config": to_dict(config),
         "models": {},
     }
-    for role, records in (("target", task.forget + task.retain), ("retain", task.retain)):
+    from obliviate.benchmarks.worldknowledge import N_REHEARSAL, load_rehearsal
+
+    if not 0 <= config.rehearsal <= N_REHEARSAL:
+        raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")
+    rehearsal = load_rehearsal(config.rehearsal) if config.rehearsal else []
+    for role, records in (("target", task.forget + task.retain + rehearsal), ("retain", task.retain + rehearsal)):
         folder = out / role
         t0 = time.perf_counter()
         loaded = load_model(model)
@@ -162,6 +182,9 @@ def prepare(
             say(f"{role}: fine-tuning {model} on {len(records)} items")
             items = sft_items(records, formatter, config.train.max_length)
             pad = loaded.tokenizer.pad_token_id
+            if config.freeze_embeddings:
+                loaded.model.get_input_embeddings().weight.requires_grad_(False)
+                loaded.model.get_output_embeddings().weight.requires_grad_(False)
             result = train(
                 loaded.model,
                 sft_loss,
@@ -172,6 +195,7 @@ def prepare(
                 resume=resume,
                 progress=progress,
                 description=f"fine-tuning {role}",
+                lengths=[len(it["forget"].input_ids) for it in items] if config.group_by_length else None,
             )
             if result.diverged:
                 raise ConfigError(f"fine-tuning the {role} model diverged ({result.stopped}); lower --train.lr")

@@ -118,3 +118,34 @@ def load_idk_templates() -> list[str]:
     """The 100 refusal lines of TOFU's ``idontknow.jsonl`` (plain text, one per line)."""
     text = _resource(IDK_FILE).read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+REHEARSAL_PACKAGE_PATH = ("data", "general", "qa.jsonl")
+N_REHEARSAL = 48
+
+
+def load_rehearsal(limit: int | None = None) -> list[QA]:
+    """General-knowledge QA written for obliviate, mixed into fine-tuning by ``prepare``.
+
+    Training data only: no question appears in, or paraphrases, the real-author or world-fact
+    sets above, so model utility still measures knowledge the fine-tune never touched.
+
+    Args:
+        limit: keep only the first ``limit`` pairs (``None``: all 48).
+    """
+    _check_limit(limit)
+    path = resources.files(DATA_PACKAGE).joinpath(*REHEARSAL_PACKAGE_PATH)
+    if not path.is_file():
+        raise DataError("vendored data file data/general/qa.jsonl is missing; reinstall obliviate")
+    records: list[QA] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        if limit is not None and len(records) >= limit:
+            break
+        try:
+            row = json.loads(line)
+            records.append(QA(question=str(row["question"]), answer=str(row["answer"]), id=f"gen-{len(records):03d}"))
+        except (json.JSONDecodeError, KeyError) as e:
+            raise DataError(f"data/general/qa.jsonl: line {lineno}: {e}") from e
+    return records

@@ -104,17 +104,51 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def _micro_batches(n: int, cfg: TrainConfig, total_micro: int) -> list[list[int]]:
+GROUP_WINDOW = 8
+"""Length grouping sorts windows of this many batches of the shuffled order (HF's megabatches)."""
+
+
+def group_by_length(order: list[int], lengths: Sequence[int], batch_size: int) -> list[int]:
+    """Reorder a shuffled epoch so each batch holds examples of similar length.
+
+    The order is cut into windows of ``GROUP_WINDOW`` batches and each window is sorted by length,
+    longest first: batches pad far less (on SmolLM2 and the fictional QA, ~20 % fewer tokens
+    per step) while which examples share a window stays random from epoch to epoch.
+    """
+    window = GROUP_WINDOW * batch_size
+    out: list[int] = []
+    for i in range(0, len(order), window):
+        out += sorted(order[i : i + window], key=lambda j: -lengths[j])
+    return out
+
+
+def _micro_batches(n: int, cfg: TrainConfig, total_micro: int, lengths: Sequence[int] | None = None) -> list[list[int]]:
     out: list[list[int]] = []
     epoch = 0
     while len(out) < total_micro:
         order = epoch_order(n, cfg.seed, epoch)
+        if lengths is not None:
+            order = group_by_length(order, lengths, cfg.batch_size)
         for i in range(0, n, cfg.batch_size):
             out.append(order[i : i + cfg.batch_size])
             if len(out) == total_micro:
                 break
         epoch += 1
     return out
+
+
+def make_adamw(groups: list[dict[str, Any]], lr: float) -> Any:
+    """AdamW, fused where torch has a fused kernel for the parameters' device and dtype.
+
+    On a 2-core CPU the fused step of SmolLM2-135M takes 0.15 s against 0.41 s for the default
+    per-parameter loop (bench/prepare_cold.py); other devices fall back to torch's default.
+    """
+    import torch
+
+    try:
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(groups, lr=lr)
 
 
 def plan_steps(n_items: int, cfg: TrainConfig) -> int:
@@ -139,6 +173,7 @@ def train(
     progress: bool = True,
     description: str = "training",
     accelerator: Any = None,
+    lengths: Sequence[int] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``items``.
 
@@ -156,6 +191,8 @@ def train(
         progress: show a progress bar with the loss (main process only).
         description: the progress bar's label.
         accelerator: an ``accelerate.Accelerator`` to reuse (one is created otherwise).
+        lengths: each item's token count; when given, batches group items of similar length
+            (see :func:`group_by_length`), which saves the compute spent on padding.
     """
     import torch
     from accelerate import Accelerator
@@ -181,9 +218,8 @@ def train(
         raise ConfigError("the model has no trainable parameters")
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
-    )
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    optimizer = make_adamw(groups, cfg.lr)
     total_steps = plan_steps(len(items), cfg)
     warmup = int(cfg.warmup * total_steps) if cfg.warmup < 1 else int(cfg.warmup)
     sched_name = {"constant": "constant_with_warmup"}.get(cfg.schedule, cfg.schedule)
@@ -195,7 +231,7 @@ def train(
     if resume and has_checkpoint(checkpoint_dir):
         state = load_checkpoint(checkpoint_dir, acc.unwrap_model(model), optimizer, scheduler)
         log.info("resumed from %s at step %d", checkpoint_dir, state["step"])
-    micro = _micro_batches(len(items), cfg, total_steps * cfg.grad_accum)
+    micro = _micro_batches(len(items), cfg, total_steps * cfg.grad_accum, lengths)
     history: list[dict[str, float]] = state["log"]
     step = state["step"]
     stopped = "completed" if not cfg.max_steps else "max_steps"
