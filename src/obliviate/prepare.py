@@ -137,6 +137,10 @@ def prepare(
     from obliviate.training.loop import train
     from obliviate.unlearning import make_collate, sft_items, sft_loss
 
+    from obliviate.benchmarks.worldknowledge import N_REHEARSAL, load_rehearsal
+
+    if not 0 <= config.rehearsal <= N_REHEARSAL:
+        raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")
     out = Path(out)
     builder = BENCHMARKS.get(benchmark)
     check_benchmark_options(builder, config.benchmark, benchmark)
@@ -165,10 +169,6 @@ def prepare(
         "config": to_dict(config),
         "models": {},
     }
-    from obliviate.benchmarks.worldknowledge import N_REHEARSAL, load_rehearsal
-
-    if not 0 <= config.rehearsal <= N_REHEARSAL:
-        raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")
     rehearsal = load_rehearsal(config.rehearsal) if config.rehearsal else []
     for role, records in (("target", task.forget + task.retain + rehearsal), ("retain", task.retain + rehearsal)):
         folder = out / role

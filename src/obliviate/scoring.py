@@ -155,13 +155,15 @@ class ModelScorer(Scorer):
             batch = collate([encoded[i] for i in idx], pad, side="right")
             with torch.inference_mode(), self._autocast():
                 logits = self._logits(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
-            logits = logits[:, :-1].float()
             labels = batch["labels"][:, 1:].to(self.device)
-            logp = torch.log_softmax(logits, dim=-1)
+            answer = labels != -100
+            # Normalize only at answer positions (~40 % of a QA batch): less fp32 work over the vocabulary.
+            logp = torch.log_softmax(logits[:, :-1][answer].float(), dim=-1)
+            counts = answer.sum(-1).tolist()
+            starts = [sum(counts[:r]) for r in range(len(counts))]
             for row, i in enumerate(idx):
-                pos = (labels[row] != -100).nonzero().squeeze(-1)
-                lp_full = logp[row, pos]
-                tok = labels[row, pos]
+                lp_full = logp[starts[row] : starts[row] + counts[row]]
+                tok = labels[row][answer[row]]
                 mean = var = None
                 if vocab_stats:
                     p = lp_full.exp()

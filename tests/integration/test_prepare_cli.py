@@ -13,15 +13,24 @@ def test_prepare_writes_benchmark_target_and_retain(tmp_path, capsys):
     out = tmp_path / "prep"
     code = main(
         ["prepare", "--model", "tiny", "--out", str(out), "--benchmark.n_people", "6", "--train.epochs", "1",
-         "--summary_new_tokens", "8"]
+         "--summary_new_tokens", "8", "--rehearsal", "4", "--freeze_embeddings", "true"]
     )
     assert code == 0
+    # The embedding (tied to the output matrix) stayed fixed; the layers trained.
+    import torch
+
+    from obliviate.models import load_model
+
+    base, target = load_model("tiny").model, load_model(out / "target").model
+    assert torch.equal(base.get_input_embeddings().weight, target.get_input_embeddings().weight)
+    assert not torch.equal(base.model.layers[0].mlp.down_proj.weight, target.model.layers[0].mlp.down_proj.weight)
     task = UnlearningTask.load(out / "benchmark")
     assert task.metadata["n_people"] == 6 and task.forget and task.retain and task.holdout
     for role in ("target", "retain"):
         assert (out / role / "model.safetensors").is_file()
     summary = json.loads((out / "prepare.json").read_text())
     assert set(summary["models"]) == {"target", "retain"}
+    assert summary["config"]["rehearsal"] == 4 and summary["config"]["freeze_embeddings"] is True
     assert "forget ROUGE-L" in capsys.readouterr().out
     # Running it again without --resume or --overwrite refuses to touch the output.
     assert main(["prepare", "--model", "tiny", "--out", str(out)]) == 2
@@ -39,5 +48,7 @@ def test_config_typo_fails_fast_with_a_suggestion(tmp_path, capsys):
     assert "Did you mean 'n_people'" in capsys.readouterr().err
     assert main(["prepare", "--model", "tiny", "--out", str(tmp_path / "x"), "--benchmark", "fictionl"]) == 2
     assert "Did you mean 'fictional'" in capsys.readouterr().err
+    assert main(["prepare", "--model", "tiny", "--out", str(tmp_path / "x"), "--rehearsal", "100"]) == 2
+    assert "rehearsal must be between 0 and 48" in capsys.readouterr().err
     assert time.perf_counter() - t0 < 20  # nothing was trained or loaded
     assert not (tmp_path / "x").exists()

@@ -189,6 +189,27 @@ def test_world_knowledge_and_idk() -> None:
     assert small.templates == idk
 
 
+def test_rehearsal_qa_is_disjoint_from_the_utility_evaluation() -> None:
+    import re
+
+    rehearsal = worldknowledge.load_rehearsal()
+    assert len(rehearsal) == worldknowledge.N_REHEARSAL == 48
+    assert len(worldknowledge.load_rehearsal(5)) == 5
+    assert all(r.question.endswith("?") and r.answer for r in rehearsal)
+    evaluated = worldknowledge.load_real_authors() + worldknowledge.load_world_facts()
+    stop = set("who what which is the of a in by was for on to and how many did known famous first are at as "
+               "from with that this its be".split())
+
+    def words(text: str) -> set[str]:
+        return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in stop and len(w) > 2}
+
+    # No rehearsal question is (nearly) one of the evaluated questions: at most 70 % shared words.
+    for r in rehearsal:
+        for e in evaluated:
+            shared = words(r.question) & words(e.question)
+            assert len(shared) <= 0.7 * len(words(r.question)), (r.question, e.question)
+
+
 def test_bad_configs_raise_config_error() -> None:
     with pytest.raises(ConfigError, match="forget01, forget05, forget10"):
         build_fictional(forget="forget99")

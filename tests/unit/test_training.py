@@ -131,3 +131,28 @@ def test_bad_train_config_fails_before_training():
     with pytest.raises(ConfigError, match="schedule"):
         build(TrainConfig, {"schedule": "cosin"})
     assert math.isclose(build(TrainConfig, {"lr": "3e-4"}).lr, 3e-4)
+
+
+def test_length_grouping_keeps_each_epoch_a_permutation_and_cuts_padding(small):
+    from obliviate.training.loop import GROUP_WINDOW, _micro_batches, group_by_length
+
+    _, _, items = small
+    lengths = [len(it["forget"].input_ids) for it in items]
+    cfg = TrainConfig(batch_size=4, epochs=2)
+    per_epoch = math.ceil(len(items) / 4)
+    plain = _micro_batches(len(items), cfg, 2 * per_epoch)
+    grouped = _micro_batches(len(items), cfg, 2 * per_epoch, lengths)
+    for epoch in range(2):
+        batches = grouped[epoch * per_epoch : (epoch + 1) * per_epoch]
+        assert sorted(i for b in batches for i in b) == list(range(len(items)))
+
+    def padded(batches):
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    assert padded(grouped) < padded(plain)
+    # Grouping only reorders inside windows of GROUP_WINDOW batches of the shuffled order.
+    order = list(range(len(items)))
+    window = GROUP_WINDOW * 4
+    regrouped = group_by_length(order, lengths, 4)
+    assert set(regrouped[:window]) == set(order[:window])
+    assert [lengths[i] for i in regrouped[:window]] == sorted((lengths[i] for i in order[:window]), reverse=True)

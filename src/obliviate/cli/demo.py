@@ -8,13 +8,18 @@ from typing import Any
 
 # Columns of the terminal comparison: (metric key, header, number format).
 COLUMNS = (
-    ("forget_quality", "forget quality ↑", "{:.2e}"),
-    ("model_utility", "model utility ↑", "{:.3f}"),
-    ("forget/rouge", "forget ROUGE-L", "{:.3f}"),
-    ("retain/rouge", "retain ROUGE-L", "{:.3f}"),
-    ("forget/truth_ratio", "forget truth ratio", "{:.3f}"),
-    ("forget/mia_min_k", "MIA AUC (Min-K)", "{:.3f}"),
+    ("forget_quality", "FQ ↑", "{:.2e}"),
+    ("model_utility", "MU ↑", "{:.3f}"),
+    ("forget/rouge", "forget ROUGE", "{:.3f}"),
+    ("retain/rouge", "retain ROUGE", "{:.3f}"),
+    ("forget/truth_ratio", "forget TR", "{:.3f}"),
+    ("forget/mia_min_k", "MIA AUC", "{:.3f}"),
     ("privleak", "privleak", "{:+.1f}"),
+)
+LEGEND = (
+    "FQ: forget quality, KS-test p-value of forget truth ratios against the retain-only model's (higher is "
+    "closer); MU: model utility (TOFU); ROUGE: ROUGE-L recall of greedy answers; TR: truth ratio; MIA AUC: "
+    "Min-K% membership inference, forget vs never-seen people (0.5 = cannot tell); privleak: MUSE, 0 is ideal."
 )
 
 
@@ -35,9 +40,9 @@ def print_table(runs_dir: Path, names: list[str]) -> None:
     from obliviate.results import load_run
 
     table = Table(title="Unlearning on the fictional benchmark (goal: the retain-only model's values)")
-    table.add_column("model")
+    table.add_column("model", no_wrap=True)
     for _, header, _ in COLUMNS:
-        table.add_column(header, justify="right")
+        table.add_column(header, justify="right", no_wrap=True)
     for name in names:
         metrics = load_run(runs_dir / name, missing_ok=True).get("metrics", {})
         row = [name]
@@ -45,7 +50,9 @@ def print_table(runs_dir: Path, names: list[str]) -> None:
             agg = metrics.get(key, {}).get("aggregate")
             row.append("-" if agg is None else fmt.format(agg))
         table.add_row(*row, style="bold" if name == "retain" else None)
-    Console().print(table)
+    console = Console(width=max(Console().width, 100))
+    console.print(table)
+    console.print(LEGEND, style="dim")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:

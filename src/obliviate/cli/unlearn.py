@@ -271,8 +271,12 @@ def finish_record(
     return update_run(plan.out, lambda data: {**data, **record})
 
 
-def run(args: argparse.Namespace, extra: list[str]) -> int:
-    """Run ``obliviate unlearn``; returns the exit code (0, or :data:`EXIT_DIVERGED`)."""
+def run(args: argparse.Namespace, extra: list[str], handoff: dict[str, Any] | None = None) -> int:
+    """Run ``obliviate unlearn``; returns the exit code (0, or :data:`EXIT_DIVERGED`).
+
+    ``handoff`` (for callers in the same process, such as the demo) receives the unlearned model as
+    ``handoff["model"]`` (a LoadedModel), so it can be evaluated without reading it back from disk.
+    """
     import torch
     from accelerate import PartialState
 
@@ -326,6 +330,11 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         timings["save"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - started
         finish_record(plan, lm, formatter, result, timings, state.num_processes)
+        if handoff is not None:
+            from dataclasses import replace
+
+            handoff["model"] = replace(lm, model=result.model, source=str(plan.out / "model"), path=str(plan.out / "model"),
+                                       meta={**(lm.meta or {}), **meta})
         if not result.train.diverged:  # the saved model supersedes the checkpoint
             shutil.rmtree(checkpoints, ignore_errors=True)
         print_summary(plan, result)

@@ -1,0 +1,33 @@
+"""`obliviate demo` end to end on the tiny model: prepare, evaluate, unlearn, table, report; then warm."""
+
+from __future__ import annotations
+
+import json
+
+from obliviate.cli.main import main
+
+
+def test_demo_cold_then_warm_on_tiny(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "demo"
+    assert main(["demo", "--model", "tiny", "--methods", "grad_diff", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "preparing the benchmark" in printed and "FQ ↑" in printed and "grad_diff" in printed
+    for name in ("report.html", "report.json", "report.csv", "demo-timings.json"):
+        assert (out / name).is_file(), name
+    rows = (out / "report.csv").read_text(encoding="utf-8")
+    assert "target" in rows and "retain" in rows and "grad_diff" in rows
+    runs = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert runs  # the results of every model, machine-readable
+    gd = json.loads((out / "runs" / "grad_diff" / "run.json").read_text(encoding="utf-8"))
+    assert {"forget_quality", "model_utility", "forget/rouge", "privleak"} <= set(gd["metrics"])
+    # Warm: the prepared models and the evaluations of target and retain-only model are reused.
+    out2 = tmp_path / "demo2"
+    assert main(["demo", "--model", "tiny", "--methods", "grad_diff", "--out", str(out2)]) == 0
+    printed = capsys.readouterr().out
+    assert "using the prepared models cached" in printed and "preparing the benchmark" not in printed
+    timings = json.loads((out2 / "demo-timings.json").read_text(encoding="utf-8"))
+    assert timings["prepare"] < 30
+    # A typo in a method name fails before anything runs, with a suggestion.
+    assert main(["demo", "--model", "tiny", "--methods", "grad_dif", "--out", str(tmp_path / "x")]) == 2
+    assert "Did you mean 'grad_diff'" in capsys.readouterr().err
