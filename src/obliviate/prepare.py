@@ -131,13 +131,12 @@ def prepare(
 ) -> dict[str, Any]:
     """Build the benchmark and the two fine-tuned models under ``out``; return the summary."""
     from obliviate.benchmarks import BENCHMARKS
+    from obliviate.benchmarks.worldknowledge import N_REHEARSAL, load_rehearsal
     from obliviate.data.formatting import PromptFormatter
     from obliviate.data.task import UnlearningTask
     from obliviate.models.io import check_output, load_model, resolve_model, save_model
     from obliviate.training.loop import train
     from obliviate.unlearning import make_collate, sft_items, sft_loss
-
-    from obliviate.benchmarks.worldknowledge import N_REHEARSAL, load_rehearsal
 
     if not 0 <= config.rehearsal <= N_REHEARSAL:
         raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")

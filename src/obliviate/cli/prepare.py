@@ -27,7 +27,12 @@ def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 def build_config(model: str, config_file: str | None, extra: list[str], benchmark: str = "fictional") -> Any:
     """Model-specific defaults < YAML file < dotted flags; validated before loading."""
     from obliviate.config import build, load_yaml, merge, parse_dotted_args
-    from obliviate.prepare import PrepareConfig, benchmark_defaults, prepare_defaults, train_defaults
+    from obliviate.prepare import (
+        PrepareConfig,
+        benchmark_defaults,
+        prepare_defaults,
+        train_defaults,
+    )
 
     tree: dict[str, Any] = {
         **prepare_defaults(model), "train": train_defaults(model), "benchmark": benchmark_defaults(benchmark, model),
