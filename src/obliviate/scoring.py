@@ -15,6 +15,7 @@ metrics ask for it.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,16 +65,18 @@ class TokenScores:
         return float(self.logprobs.sum())
 
 
-class Scorer:
+class Scorer(abc.ABC):
     """Interface: score answers and generate greedily. Subclasses implement both methods."""
 
     formatter: PromptFormatter
 
+    @abc.abstractmethod
     def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
-        raise NotImplementedError
+        """Per-token answer log-probabilities (and vocabulary moments when asked), one per request."""
 
+    @abc.abstractmethod
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:
-        raise NotImplementedError
+        """Greedy continuations of the prompts."""
 
     # Conveniences shared by every implementation.
     def qa_request(self, question: str, answer: str) -> ScoreRequest:

@@ -18,6 +18,7 @@ the forget items' positions in the forget set (for cached reference values). ``r
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -62,7 +63,7 @@ class MethodContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class UnlearnMethod:
+class UnlearnMethod(abc.ABC):
     """Base class of training-based unlearning methods (one level of inheritance at most)."""
 
     config_cls: ClassVar[type] = object
@@ -73,13 +74,14 @@ class UnlearnMethod:
     def __init__(self, config: Any) -> None:
         self.config = config
 
-    def prepare(self, ctx: MethodContext) -> None:
+    def prepare(self, ctx: MethodContext) -> None:  # noqa: B027 (an optional hook: nothing by default)
         """One-off work before training (default: nothing)."""
 
+    @abc.abstractmethod
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
-        raise NotImplementedError
+        """The scalar to minimise on one batch, and named floats to log."""
 
-    def grad_hook(self, model: Any) -> None:
+    def grad_hook(self, model: Any) -> None:  # noqa: B027 (an optional hook: nothing by default)
         """Called on gradients before each optimizer step (default: nothing)."""
 
     has_grad_hook: ClassVar[bool] = False

@@ -15,6 +15,7 @@ Metrics never touch ``model.forward``; the one exception is the gradient-norm at
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
@@ -156,7 +157,7 @@ def reference_entry(reference: dict[str, Any] | None, key: str) -> dict[str, Any
     return entry if isinstance(entry, dict) else None
 
 
-class Metric:
+class Metric(abc.ABC):
     """A metric: a name, a direction, what it needs, and the two phases described above.
 
     Subclasses set the class attributes and implement :meth:`compute` (plus :meth:`requests` and
@@ -212,7 +213,7 @@ class Metric:
                 return f"split {split!r} holds {kind} records; {self.name} needs {' or '.join(self.kinds)}"
         return None
 
-    def check_reference(self, task: UnlearningTask, reference: dict[str, Any]) -> None:
+    def check_reference(self, task: UnlearningTask, reference: dict[str, Any]) -> None:  # noqa: B027 (an optional hook: nothing by default)
         """Raise ConfigError if a given reference lacks what this metric reads from it."""
 
     def requests(self, ctx: EvalContext) -> list[ScoreRequest]:
@@ -223,9 +224,9 @@ class Metric:
         """The prompts to continue greedily."""
         return []
 
+    @abc.abstractmethod
     def compute(self, ctx: EvalContext) -> MetricResult:
         """The result, from the scorer's cache and ``ctx.results``."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.key!r})"

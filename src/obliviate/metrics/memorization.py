@@ -8,6 +8,7 @@ formulas are in :mod:`obliviate.metrics.functional`; this module only feeds them
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from obliviate.data.records import QA, Text
@@ -143,8 +144,9 @@ class _ArgmaxMetric(_SplitMetric):
     def requests(self, ctx: EvalContext) -> list[ScoreRequest]:
         return [ctx.scorer.qa_request(q.question, q.answer) for q in _qa_items(ctx, self.split)]
 
+    @abc.abstractmethod
     def _value(self, pred: Any, labels: Any) -> float:
-        raise NotImplementedError
+        """The metric's value for one item's argmax predictions and true tokens."""
 
     def compute(self, ctx: EvalContext) -> MetricResult:
         items = _qa_items(ctx, self.split)

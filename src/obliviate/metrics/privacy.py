@@ -12,6 +12,7 @@ reloaded.
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import Any
 
@@ -60,13 +61,9 @@ class MIAttack(Metric):
         members, nonmembers = self._sides(ctx)
         return [record_request(ctx.scorer, r) for r in members + nonmembers]
 
-    def item_score(self, ctx: EvalContext, record: Record, scores: TokenScores) -> float:
-        """The attack's score of one item: higher = more likely a member."""
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def scores(self, ctx: EvalContext, records: list[Record]) -> list[float]:
-        token_scores = ctx.score([record_request(ctx.scorer, r) for r in records])
-        return [self.item_score(ctx, r, s) for r, s in zip(records, token_scores)]
+        """The attack's score of each record: higher = more likely a member."""
 
     def compute(self, ctx: EvalContext) -> MetricResult:
         members, nonmembers = self._sides(ctx)
@@ -81,7 +78,19 @@ class MIAttack(Metric):
         return MetricResult(mem + non, F.mia_auc(mem, non), ids, extra)
 
 
-class LossAttack(MIAttack):
+class PerItemAttack(MIAttack):
+    """An attack that scores each item from its own token scores alone."""
+
+    @abc.abstractmethod
+    def item_score(self, ctx: EvalContext, record: Record, scores: TokenScores) -> float:
+        """The attack's score of one item: higher = more likely a member."""
+
+    def scores(self, ctx: EvalContext, records: list[Record]) -> list[float]:
+        token_scores = ctx.score([record_request(ctx.scorer, r) for r in records])
+        return [self.item_score(ctx, r, s) for r, s in zip(records, token_scores)]
+
+
+class LossAttack(PerItemAttack):
     """LOSS attack: mean per-token log-probability (its per-item values feed the reference attack)."""
 
     name = "mia_loss"
@@ -91,7 +100,7 @@ class LossAttack(MIAttack):
         return F.mia_loss(scores.logprobs)
 
 
-class ZlibAttack(MIAttack):
+class ZlibAttack(PerItemAttack):
     """Zlib attack: mean log-probability divided by the zlib-compressed length of the text."""
 
     name = "mia_zlib"
@@ -101,7 +110,7 @@ class ZlibAttack(MIAttack):
         return F.mia_zlib(scores.logprobs, record_text(record))
 
 
-class MinKAttack(MIAttack):
+class MinKAttack(PerItemAttack):
     """Min-K% Prob attack: mean of the lowest k of the token log-probabilities (k = eval.k)."""
 
     name = "mia_min_k"
@@ -111,7 +120,7 @@ class MinKAttack(MIAttack):
         return F.mia_min_k(scores.logprobs, ctx.options.k)
 
 
-class MinKPlusPlusAttack(MIAttack):
+class MinKPlusPlusAttack(PerItemAttack):
     """Min-K%++ attack: Min-K% of log-probabilities standardised by the vocabulary moments."""
 
     name = "mia_min_k_pp"
