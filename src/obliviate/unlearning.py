@@ -164,10 +164,13 @@ def unlearn(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    final_checkpoint: bool = True,
 ) -> UnlearnResult:
     """Unlearn ``task.forget`` from ``model`` in place with ``method``; return the result.
 
     The caller's model object is trained in place; load a fresh copy to keep the original.
+    ``final_checkpoint`` is passed to :func:`obliviate.training.train` (off when the caller saves
+    the model right after).
     """
     import torch
 
@@ -218,6 +221,7 @@ def unlearn(
         stop_rule=_stop_rule(stop),
         progress=progress,
         description=f"unlearning ({method.name})",
+        final_checkpoint=final_checkpoint,
     )
     model = method.finalize(model, ctx)
     if lora.enabled and lora.save == "merged" and hasattr(model, "merge_and_unload"):

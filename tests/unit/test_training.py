@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -93,6 +94,18 @@ def test_resume_after_a_crash_gives_the_same_weights(small, tmp_path):
     assert [round(r["loss"], 6) for r in res.log] == [round(r["loss"], 6) for r in ref.log]
     a, b = _weights(ref_model), _weights(resumed_model)
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
+
+
+def test_final_checkpoint_is_optional(small, tmp_path):
+    """By default the last step is checkpointed; a caller that saves the model itself turns it off."""
+    tok, _, items = small
+    cfg = TrainConfig(lr=1e-3, max_steps=2, batch_size=8, bf16="off")
+    collate = make_collate(tok.pad_token_id)
+    train(load_model("tiny").model, sft_loss, items, collate, cfg, checkpoint_dir=tmp_path / "on", progress=False)
+    assert json.loads((tmp_path / "on" / LAST / "state.json").read_text())["step"] == 2
+    train(load_model("tiny").model, sft_loss, items, collate, cfg, checkpoint_dir=tmp_path / "off", progress=False,
+          final_checkpoint=False)
+    assert not (tmp_path / "off" / LAST).exists()
 
 
 def test_divergence_guard_keeps_the_last_good_weights_and_checkpoint(small, tmp_path):

@@ -321,6 +321,7 @@ def run(args: argparse.Namespace, extra: list[str], handoff: dict[str, Any] | No
         checkpoint_dir=checkpoints,
         resume=args.resume,
         progress=main,
+        final_checkpoint=False,  # the model is saved next; checkpoints exist only to resume mid-run
     )
     timings["unlearn"] = time.perf_counter() - t0
     if main:

@@ -174,6 +174,7 @@ def train(
     description: str = "training",
     accelerator: Any = None,
     lengths: Sequence[int] | None = None,
+    final_checkpoint: bool = True,
 ) -> TrainResult:
     """Train ``model`` in place on ``items``.
 
@@ -193,6 +194,9 @@ def train(
         accelerator: an ``accelerate.Accelerator`` to reuse (one is created otherwise).
         lengths: each item's token count; when given, batches group items of similar length
             (see :func:`group_by_length`), which saves the compute spent on padding.
+        final_checkpoint: also checkpoint after the last step. A caller that saves the model
+            itself right away (``obliviate unlearn``) turns it off: on SmolLM2 the weights and
+            optimizer state take ~4.5 s to write, only to be deleted a second later.
     """
     import torch
     from accelerate import Accelerator
@@ -285,7 +289,7 @@ def train(
                     break
     finally:
         bar.close()
-    if checkpoint_dir is not None and not stopped.startswith("diverged"):
+    if checkpoint_dir is not None and final_checkpoint and not stopped.startswith("diverged"):
         _save(acc, checkpoint_dir, model, optimizer, scheduler, step, history)
     acc.wait_for_everyone()
     model.eval()
