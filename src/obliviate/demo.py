@@ -82,7 +82,7 @@ def _stage(say: Any, text: str) -> float:
 def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = True) -> dict[str, Any]:
     """Run the demo; returns the comparison rows and the report path."""
     from obliviate.cli.prepare import build_config as prepare_config
-    from obliviate.evaluation import evaluate
+    from obliviate.evaluation import evaluate, is_complete
     from obliviate.methods.base import METHODS
     from obliviate.metrics.base import EvalOptions
     from obliviate.models.io import load_model
@@ -120,10 +120,9 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     for role in ("retain", "target"):
         t = _stage(say, f"evaluating the {role} model")
         cached = evals / role
-        evaluate(
-            load_model(prep_dir / role), task, reference=None if role == "retain" else evals / "retain",
-            out=cached, options=options,
-        )
+        reference = None if role == "retain" else evals / "retain"
+        if not is_complete(task, cached, reference=reference):  # else no need to load the model
+            evaluate(load_model(prep_dir / role), task, reference=reference, out=cached, options=options)
         _record_role(cached, role, cfg.model, prep_dir)
         shutil.copytree(cached, runs / role, dirs_exist_ok=True)
         timings[f"eval_{role}"] = time.perf_counter() - t

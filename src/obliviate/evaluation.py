@@ -314,6 +314,23 @@ def evaluate(
     return Results(writer.data, run_file(out) if out is not None else None)
 
 
+def is_complete(
+    task: UnlearningTask,
+    out: str | os.PathLike,
+    plan: str | Sequence[str] | None = None,
+    reference: str | os.PathLike | Mapping[str, Any] | Results | None = None,
+) -> bool:
+    """Whether ``out/run.json`` already holds every metric of the plan (so no model need load).
+
+    A metric the plan skips (its data or reference is absent) counts as done.
+    """
+    data = load_run(out, missing_ok=True)
+    ref = load_reference(reference) if reference is not None else None
+    setup = plan_metrics(task, plan, None, ref)
+    done = set(data.get("metrics", {}))
+    return all(m.key in done or m.key in setup.skipped for m in setup.metrics)
+
+
 def _run(ctx: EvalContext, pending: list[Metric], writer: _Writer, seconds: dict[str, float]) -> None:
     """Score, generate and compute ``pending`` in stages, flushing after each stage."""
     t0 = time.perf_counter()

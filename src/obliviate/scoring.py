@@ -88,6 +88,16 @@ class Scorer(abc.ABC):
         return ScoreRequest("", text, False)
 
 
+def _prompt_length(e: Encoded) -> int:
+    """Number of leading unlabelled (prompt) tokens of an encoded request."""
+    n = 0
+    for label in e.labels:
+        if label != -100:
+            break
+        n += 1
+    return n
+
+
 def truncate_at_stops(text: str, stops: Sequence[str]) -> str:
     """Cut ``text`` at the first occurrence of any stop string."""
     cut = len(text)
@@ -101,13 +111,22 @@ def truncate_at_stops(text: str, stops: Sequence[str]) -> str:
 class ModelScorer(Scorer):
     """A Scorer over a Hugging Face causal LM.
 
+    Requests that share a prompt (a question scored with its answer, its paraphrase and its
+    perturbed answers, as the truth ratio does) run the prompt once: its key/value cache is
+    reused for each answer, and the first answer token is predicted from the prompt's last
+    position. The result is the same as scoring every sequence whole, up to floating-point
+    rounding; on the demo's evaluation it scores about 40 % fewer tokens.
+
     Args:
         model: the causal LM (left in eval mode).
         tokenizer: its tokenizer.
         formatter: the prompt format (default: the model's chat template when it has one).
-        batch_size: requests per forward pass; batches are grouped by length.
+        batch_size: requests per forward pass when scoring; batches are grouped by length.
         max_length: longest scored sequence (prompts are cut from the start).
         bf16: run inference under bf16 autocast (None: when the hardware supports it).
+        generate_batch_size: prompts decoded together (default ``4 * batch_size``): decoding one
+            token at a time is bound by reading the weights, so wider batches amortize it.
+        share_prompts: score a shared prompt once (see above); off, every sequence runs whole.
     """
 
     def __init__(
@@ -119,6 +138,8 @@ class ModelScorer(Scorer):
         batch_size: int = 16,
         max_length: int = 512,
         bf16: bool | None = None,
+        generate_batch_size: int | None = None,
+        share_prompts: bool = True,
     ) -> None:
         from obliviate.training.precision import bf16_supported
 
@@ -126,7 +147,9 @@ class ModelScorer(Scorer):
         self.tokenizer = tokenizer
         self.formatter = formatter or PromptFormatter(tokenizer)
         self.batch_size = batch_size
+        self.generate_batch_size = generate_batch_size or 4 * batch_size
         self.max_length = max_length
+        self.share_prompts = share_prompts
         self.device = next(model.parameters()).device
         self.bf16 = bf16_supported(self.device) if bf16 is None else bf16
         self.n_scored = 0  # requests scored so far (the evaluation cache's counting test reads it)
@@ -143,6 +166,21 @@ class ModelScorer(Scorer):
         """Next-token logits for every position; inference-time methods override this."""
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    @property
+    def _pad(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.formatter.end_id
+
+    def _can_share(self) -> bool:
+        """Prompt sharing needs the plain forward (no overridden ``_logits``) and ``logits_to_keep``."""
+        import inspect
+
+        if not self.share_prompts or type(self)._logits is not ModelScorer._logits:
+            return False
+        try:
+            return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        except (TypeError, ValueError):
+            return False
+
     def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
         import torch
 
@@ -150,38 +188,102 @@ class ModelScorer(Scorer):
         encoded = [
             encode_pair(self.formatter, r.prompt, r.answer, self.max_length, add_end=r.add_end) for r in requests
         ]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
         results: list[TokenScores | None] = [None] * len(encoded)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.formatter.end_id
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            batch = collate([encoded[i] for i in idx], pad, side="right")
-            with torch.inference_mode(), self._autocast():
-                logits = self._logits(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
-            labels = batch["labels"][:, 1:].to(self.device)
-            answer = labels != -100
-            # Normalize only at answer positions (~40 % of a QA batch): less fp32 work over the vocabulary.
-            logp = torch.log_softmax(logits[:, :-1][answer].float(), dim=-1)
-            counts = answer.sum(-1).tolist()
-            starts = [sum(counts[:r]) for r in range(len(counts))]
-            for row, i in enumerate(idx):
-                lp_full = logp[starts[row] : starts[row] + counts[row]]
-                tok = labels[row][answer[row]]
-                mean = var = None
-                if vocab_stats:
-                    p = lp_full.exp()
-                    mean_t = (p * lp_full).sum(-1)
-                    var_t = (p * lp_full.pow(2)).sum(-1) - mean_t.pow(2)
-                    mean, var = mean_t.cpu().numpy(), var_t.clamp_min(0).cpu().numpy()
-                results[i] = TokenScores(
-                    logprobs=lp_full.gather(-1, tok[:, None]).squeeze(-1).cpu().numpy().astype(np.float64),
-                    token_ids=tok.cpu().numpy(),
-                    argmax_ids=lp_full.argmax(-1).cpu().numpy(),
-                    mean=mean,
-                    var=var,
-                )
+        groups: dict[tuple[int, ...], list[int]] = {}
+        if self._can_share():
+            for i, e in enumerate(encoded):
+                k = _prompt_length(e)
+                if 0 < k < len(e.input_ids):
+                    groups.setdefault(tuple(e.input_ids[:k]), []).append(i)
+            groups = {p: rows for p, rows in groups.items() if len(rows) > 1}
+        shared = {i for rows in groups.values() for i in rows}
+        with torch.inference_mode(), self._autocast():
+            self._score_whole(encoded, [i for i in range(len(encoded)) if i not in shared], results, vocab_stats)
+            self._score_shared(encoded, groups, results, vocab_stats)
         self.n_scored += len(requests)
         return results  # type: ignore[return-value]
+
+    def _score_whole(self, encoded: list[Encoded], rows: list[int], results: list, vocab_stats: bool) -> None:
+        """Score each sequence in one forward pass (batches of similar length, right-padded)."""
+        order = sorted(rows, key=lambda i: len(encoded[i].input_ids))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = collate([encoded[i] for i in idx], self._pad, side="right")
+            logits = self._logits(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+            labels = batch["labels"][:, 1:].to(self.device)
+            answer = labels != -100
+            self._finish(logits[:, :-1][answer], labels[answer], answer.sum(-1).tolist(), idx, results, vocab_stats)
+
+    def _score_shared(
+        self, encoded: list[Encoded], groups: dict[tuple[int, ...], list[int]], results: list, vocab_stats: bool
+    ) -> None:
+        """Run each distinct prompt once (left-padded, cached) and its answers on top of its cache."""
+        import copy
+
+        import torch
+
+        prompts = sorted(groups, key=len)
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = prompts[start : start + self.batch_size]
+            batch = collate([Encoded(list(p), list(p)) for p in chunk], self._pad, side="left")
+            mask = batch["attention_mask"].to(self.device)
+            position = (mask.cumsum(-1) - 1).clamp_min(0)
+            out = self.model(
+                input_ids=batch["input_ids"].to(self.device), attention_mask=mask, position_ids=position,
+                use_cache=True, logits_to_keep=1,
+            )
+            cache, last = out.past_key_values, out.logits[:, -1]
+            rows = sorted(
+                ((c, i) for c, p in enumerate(chunk) for i in groups[p]),
+                key=lambda r: len(encoded[r[1]].input_ids) - len(chunk[r[0]]),
+            )
+            for sub_start in range(0, len(rows), self.batch_size):  # wider answer batches measured slower
+                sub = rows[sub_start : sub_start + self.batch_size]
+                pick = torch.tensor([c for c, _ in sub], device=self.device)
+                answers = [Encoded(encoded[i].input_ids[len(chunk[c]) :], encoded[i].labels[len(chunk[c]) :]) for c, i in sub]
+                ab = collate(answers, self._pad, side="right")
+                a_mask = ab["attention_mask"].to(self.device)
+                sub_cache = copy.deepcopy(cache)
+                sub_cache.batch_select_indices(pick)
+                a_out = self.model(
+                    input_ids=ab["input_ids"].to(self.device),
+                    attention_mask=torch.cat([mask[pick], a_mask], dim=1),
+                    position_ids=position[pick, -1:] + 1 + torch.arange(a_mask.shape[1], device=self.device),
+                    past_key_values=sub_cache,
+                    use_cache=True,
+                )
+                # Answer token t is predicted at answer position t - 1, the first one at the prompt's end.
+                predicting = torch.cat([last[pick][:, None], a_out.logits[:, :-1]], dim=1)
+                labels = ab["labels"].to(self.device)
+                answer = labels != -100
+                self._finish(predicting[answer], labels[answer], answer.sum(-1).tolist(), [i for _, i in sub], results, vocab_stats)
+
+    @staticmethod
+    def _finish(logits: Any, tokens: Any, counts: list[int], idx: list[int], results: list, vocab_stats: bool) -> None:
+        """Turn the logits at a batch's answer positions (rows in ``idx`` order) into TokenScores."""
+        import torch
+
+        logp = torch.log_softmax(logits.float(), dim=-1)  # normalized at answer positions only
+        chosen = logp.gather(-1, tokens[:, None]).squeeze(-1).double().cpu().numpy()
+        argmax = logp.argmax(-1).cpu().numpy()
+        token_ids = tokens.cpu().numpy()
+        mean = var = None
+        if vocab_stats:
+            p = logp.exp()
+            mean_t = (p * logp).sum(-1)
+            var_t = (p * logp.pow(2)).sum(-1) - mean_t.pow(2)
+            mean, var = mean_t.cpu().numpy(), var_t.clamp_min(0).cpu().numpy()
+        at = 0
+        for row, n in zip(idx, counts):
+            cut = slice(at, at + n)
+            at += n
+            results[row] = TokenScores(
+                logprobs=chosen[cut],
+                token_ids=token_ids[cut],
+                argmax_ids=argmax[cut],
+                mean=None if mean is None else mean[cut],
+                var=None if var is None else var[cut],
+            )
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:
         import torch
@@ -193,9 +295,9 @@ class ModelScorer(Scorer):
                 e.input_ids = e.input_ids[-self.max_length :]
         order = sorted(range(len(enc)), key=lambda i: len(enc[i].input_ids))
         out: list[str] = [""] * len(enc)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.formatter.end_id
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        pad = self._pad
+        for start in range(0, len(order), self.generate_batch_size):
+            idx = order[start : start + self.generate_batch_size]
             for e in (enc[i] for i in idx):
                 e.labels = list(e.input_ids)
             batch = collate([enc[i] for i in idx], pad, side="left")

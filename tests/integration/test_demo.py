@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from obliviate.cli.main import main
 
@@ -23,7 +24,12 @@ def test_demo_cold_then_warm_on_tiny(tmp_path, monkeypatch, capsys):
     assert {"forget_quality", "model_utility", "forget/rouge", "privleak"} <= set(gd["metrics"])
     # Warm: the prepared models and the evaluations of target and retain-only model are reused.
     out2 = tmp_path / "demo2"
+    import obliviate.models.io as io
+
+    loaded, load = [], io.load_model
+    monkeypatch.setattr(io, "load_model", lambda spec, *a, **k: loaded.append(Path(spec).name) or load(spec, *a, **k))
     assert main(["demo", "--model", "tiny", "--methods", "grad_diff", "--out", str(out2)]) == 0
+    assert loaded == ["target"]  # only to unlearn it: the cached evaluations need no model
     printed = capsys.readouterr().out
     assert "using the prepared models cached" in printed and "preparing the benchmark" not in printed
     timings = json.loads((out2 / "demo-timings.json").read_text(encoding="utf-8"))

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -168,6 +169,42 @@ def test_batched_generation_equals_one_at_a_time(models: dict[str, LoadedModel],
     print(f"\nbatched vs one at a time, first answer: {batched[0]!r} (true: {task.forget[0].answer!r})")
     assert batched == single
     assert all(batched)
+
+
+def test_shared_prompts_score_as_whole_sequences(models: dict[str, LoadedModel], task: UnlearningTask) -> None:
+    """A prompt run once, with each answer on its key/value cache, scores as the whole sequences do."""
+    loaded = models["target"]
+    whole = ModelScorer(loaded.model, loaded.tokenizer, batch_size=4, bf16=False, share_prompts=False)
+    shared = ModelScorer(loaded.model, loaded.tokenizer, batch_size=4, bf16=False)
+    fmt = whole.formatter
+    requests = [
+        ScoreRequest(fmt.prompt(q.question), fmt.answer(a))
+        for q in task.forget[:5] + task.holdout[:2]
+        for a in (q.answer, q.paraphrased_answer, *q.perturbed_answers)
+    ]
+    # Requests with a prompt of their own and raw text take the whole-sequence path in both.
+    requests += [whole.qa_request(task.retain[0].question, task.retain[0].answer), whole.text_request(task.retain[1].answer)]
+    tokens = {"n": 0}
+
+    def count(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        tokens["n"] += kwargs["input_ids"].numel()
+
+    handle = loaded.model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        a = whole.score(requests, vocab_stats=True)
+        whole_tokens, tokens["n"] = tokens["n"], 0
+        b = shared.score(requests, vocab_stats=True)
+    finally:
+        handle.remove()
+    assert shared._can_share()
+    print(f"\nshared prompts: {tokens['n']} tokens run instead of {whole_tokens}")
+    assert tokens["n"] < 0.8 * whole_tokens
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(y.token_ids, x.token_ids)
+        np.testing.assert_allclose(y.logprobs, x.logprobs, atol=1e-4)
+        np.testing.assert_array_equal(y.argmax_ids, x.argmax_ids)
+        np.testing.assert_allclose(y.mean, x.mean, atol=1e-4)
+        np.testing.assert_allclose(y.var, x.var, atol=1e-3)
 
 
 def test_resume_skips_metrics_already_in_the_run(
