@@ -64,6 +64,13 @@ class DemoConfig:
         """The ``train`` options given for a method (``--npo.train.lr 1e-4``)."""
         return dict(self.method_options.get(method, {}).get("train", {}) or {})
 
+    def unlearn_flags(self, method: str) -> list[str]:
+        """The ``obliviate unlearn`` options of a method: the demo's settings, the user's over them."""
+        given = {k: v for k, v in self.method_options.get(method, {}).items() if k != "train"}
+        flags = [f"--method.{k}={v}" for k, v in {**DEMO_METHOD.get(method, {}), **given}.items()]
+        train = {**DEMO_TRAIN.get(method, {}), **self.train_options(method)}
+        return flags + [f"--train.{k}={v}" for k, v in train.items()]
+
     def validate(self) -> None:
         if self.profile not in PROFILES:
             raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
@@ -140,13 +147,9 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     for name in cfg.methods:
         t = _stage(say, f"unlearning with {name}")
         run_dir = runs / name
-        given = {k: v for k, v in cfg.method_options.get(name, {}).items() if k != "train"}
-        flags = [f"--method.{k}={v}" for k, v in {**DEMO_METHOD.get(name, {}), **given}.items()]
-        flags += [f"--train.{k}={v}" for k, v in DEMO_TRAIN.get(name, {}).items() if k not in cfg.train_options(name)]
-        flags += [f"--train.{k}={v}" for k, v in cfg.train_options(name).items()]
         args, extra = build_parser().parse_known_args(
             ["unlearn", "--model", str(prep_dir / "target"), "--benchmark", str(prep_dir / "benchmark"),
-             "--method", name, "--out", str(run_dir), "--overwrite", *flags]
+             "--method", name, "--out", str(run_dir), "--overwrite", *cfg.unlearn_flags(name)]
         )
         handoff: dict[str, Any] = {}
         code = unlearn_cli.run(args, extra, handoff=handoff)  # the same code path as `obliviate unlearn`

@@ -37,3 +37,13 @@ def test_demo_cold_then_warm_on_tiny(tmp_path, monkeypatch, capsys):
     # A typo in a method name fails before anything runs, with a suggestion.
     assert main(["demo", "--model", "tiny", "--methods", "grad_dif", "--out", str(tmp_path / "x")]) == 2
     assert "Did you mean 'grad_diff'" in capsys.readouterr().err
+
+
+def test_demo_settings_of_a_method_give_way_to_the_users():
+    from obliviate.demo import DemoConfig
+
+    cfg = DemoConfig()
+    assert cfg.unlearn_flags("simnpo") == ["--method.c_npo=1.0", "--train.epochs=3", "--train.lr=0.0002"]
+    mine = DemoConfig(method_options={"simnpo": {"c_npo": 0.125, "train": {"lr": 1e-5}}})
+    assert mine.unlearn_flags("simnpo") == ["--method.c_npo=0.125", "--train.epochs=3", "--train.lr=1e-05"]
+    assert DemoConfig().unlearn_flags("rmu") == []  # a method without demo settings runs its own defaults
