@@ -229,3 +229,24 @@ def test_save_load_round_trip(task: UnlearningTask, tmp_path) -> None:
 def test_registered_lazily() -> None:
     assert {"fictional", "tofu", "muse"} <= set(BENCHMARKS.names())
     assert BENCHMARKS.get("fictional") is build_fictional
+
+
+@pytest.mark.parametrize(
+    ("loader", "content", "message"),
+    [
+        ("load_rehearsal", '{"question": "Q?", "answer": "A"}\nnot json\n', r"line 2: invalid JSON"),
+        ("load_rehearsal", '\n{"question": "Q?"}\n', r"line 2: missing field 'answer'"),
+        ("load_real_authors", '{"question": "Q?", "answer": "A"}\n', r"line 1: missing field 'perturbed_answer'"),
+        ("load_world_facts", '{"question": "Q?", "answer": "A", "perturbed_answer": "B"}\n', r"line 1: .* list of strings"),
+    ],
+)
+def test_a_damaged_vendored_file_names_its_line(tmp_path, monkeypatch, loader, content, message):
+    """The general-knowledge and TOFU world-knowledge files share one reader and its errors."""
+    from obliviate.errors import DataError
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(content, encoding="utf-8")
+    monkeypatch.setattr(worldknowledge, "_resource", lambda name, folder=(): bad)
+    with pytest.raises(DataError, match=message):
+        getattr(worldknowledge, loader)()
+    assert len(getattr(worldknowledge, loader)(limit=0)) == 0

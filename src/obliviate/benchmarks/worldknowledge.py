@@ -16,8 +16,10 @@ compares the perturbed answers against the original answer on these splits.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from importlib import resources
 from importlib.abc import Traversable
+from typing import Any
 
 from obliviate.data.records import QA
 from obliviate.errors import ConfigError, DataError
@@ -32,15 +34,42 @@ N_WORLD_FACTS = 117
 N_IDK_TEMPLATES = 100
 
 
-def _resource(name: str) -> Traversable:
-    """The vendored file ``name`` as a :class:`Traversable`, with a clear error if it is missing."""
-    path = resources.files(DATA_PACKAGE).joinpath(*TOFU_DIR, name)
+def _resource(name: str, folder: tuple[str, ...] = TOFU_DIR) -> Traversable:
+    """The vendored file ``folder/name`` as a :class:`Traversable`, with a clear error if it is missing."""
+    path = resources.files(DATA_PACKAGE).joinpath(*folder, name)
     if not path.is_file():
         raise DataError(
-            f"vendored data file {'/'.join((*TOFU_DIR, name))} is missing from the "
+            f"vendored data file {'/'.join((*folder, name))} is missing from the "
             f"{DATA_PACKAGE} package; reinstall obliviate (the wheel ships it as package data)"
         )
     return path
+
+
+def _json_rows(
+    name: str, limit: int | None, required: tuple[str, ...], folder: tuple[str, ...] = TOFU_DIR
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a vendored JSON-lines file, at most ``limit``.
+
+    Raises:
+        DataError: a line that is not JSON or lacks a ``required`` field (naming the file and line).
+    """
+    _check_limit(limit)
+    text = _resource(name, folder).read_text(encoding="utf-8")
+    count = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if limit is not None and count >= limit:
+            return
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{name}: line {lineno}: invalid JSON ({e.msg})") from e
+        for key in required:
+            if key not in row:
+                raise DataError(f"{name}: line {lineno}: missing field {key!r}")
+        count += 1
+        yield lineno, row
 
 
 def _check_limit(limit: int | None) -> None:
@@ -60,21 +89,8 @@ def _load_perturbed_qa(name: str, id_prefix: str, limit: int | None) -> list[QA]
     Returns:
         QA records with ``paraphrased_answer=None`` and the file's perturbed answers.
     """
-    _check_limit(limit)
     records: list[QA] = []
-    text = _resource(name).read_text(encoding="utf-8")
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if limit is not None and len(records) >= limit:
-            break
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{name}: line {lineno}: invalid JSON ({e.msg})") from e
-        for key in ("question", "answer", "perturbed_answer"):
-            if key not in row:
-                raise DataError(f"{name}: line {lineno}: missing field {key!r}")
+    for lineno, row in _json_rows(name, limit, ("question", "answer", "perturbed_answer")):
         perturbed = row["perturbed_answer"]
         if not isinstance(perturbed, list) or not all(isinstance(p, str) for p in perturbed):
             raise DataError(f"{name}: line {lineno}: field 'perturbed_answer' must be a list of strings")
@@ -120,7 +136,8 @@ def load_idk_templates() -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-REHEARSAL_PACKAGE_PATH = ("data", "general", "qa.jsonl")
+REHEARSAL_DIR = ("data", "general")
+REHEARSAL_FILE = "qa.jsonl"
 N_REHEARSAL = 48
 
 
@@ -133,19 +150,7 @@ def load_rehearsal(limit: int | None = None) -> list[QA]:
     Args:
         limit: keep only the first ``limit`` pairs (``None``: all 48).
     """
-    _check_limit(limit)
-    path = resources.files(DATA_PACKAGE).joinpath(*REHEARSAL_PACKAGE_PATH)
-    if not path.is_file():
-        raise DataError("vendored data file data/general/qa.jsonl is missing; reinstall obliviate")
-    records: list[QA] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if limit is not None and len(records) >= limit:
-            break
-        try:
-            row = json.loads(line)
-            records.append(QA(question=str(row["question"]), answer=str(row["answer"]), id=f"gen-{len(records):03d}"))
-        except (json.JSONDecodeError, KeyError) as e:
-            raise DataError(f"data/general/qa.jsonl: line {lineno}: {e}") from e
-    return records
+    return [
+        QA(question=str(row["question"]), answer=str(row["answer"]), id=f"gen-{i:03d}")
+        for i, (_, row) in enumerate(_json_rows(REHEARSAL_FILE, limit, ("question", "answer"), REHEARSAL_DIR))
+    ]
