@@ -80,6 +80,37 @@ def retain_term(
     return kl, {"retain_nll": float(nll.detach()), "retain_kl": float(kl.detach())}
 
 
+class RetainTerm:
+    """The retain part of a method's loss, with the frozen reference model a KL needs.
+
+    Methods hold one (composition, not a base class): ``prepare`` keeps the reference only for a
+    KL term, ``__call__`` returns :func:`retain_term`, ``add`` adds it with a weight to a loss.
+
+    Args:
+        kind: ``"none"``, ``"nll"`` or ``"kl"``.
+        kl_positions: ``"all"`` or ``"answer"`` (for ``"kl"``).
+    """
+
+    def __init__(self, kind: str, kl_positions: str = "all") -> None:
+        self.kind = kind
+        self.kl_positions = kl_positions
+        self.reference: Any = None
+
+    def prepare(self, ctx: MethodContext) -> None:
+        """Keep the frozen reference model when the term is a KL."""
+        if self.kind == "kl":
+            self.reference = ctx.make_reference()
+
+    def __call__(self, model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+        """``(term or None, logs)``: see :func:`retain_term`."""
+        return retain_term(model, batch, self.kind, self.reference, self.kl_positions)
+
+    def add(self, loss: Any, weight: float, model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+        """``loss + weight · term`` (``loss`` alone for ``"none"``) and the term's logs."""
+        term, logs = self(model, batch)
+        return (loss if term is None else loss + weight * term), logs
+
+
 def check_weight(name: str, value: float, official: float) -> None:
     """Reject a negative loss weight with a message naming the official value."""
     if value < 0:
@@ -111,19 +142,18 @@ class GradDiff(UnlearnMethod):
 
     def __init__(self, config: GradDiffConfig) -> None:
         super().__init__(config)
-        self.reference: Any = None
+        self.retain = RetainTerm(config.retain_loss, config.kl_positions)
 
     def prepare(self, ctx: MethodContext) -> None:
         """Keep the frozen reference model when the retain term is a KL."""
-        if self.config.retain_loss == "kl":
-            self.reference = ctx.make_reference()
+        self.retain.prepare(ctx)
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """γ·(−forget NLL) + α·retain term."""
         logits, labels = forward_logits(model, batch["forget"])
         forget_nll = mean_nll(logits, labels)
         cfg = self.config
-        retain, logs = retain_term(model, batch, cfg.retain_loss, self.reference, cfg.kl_positions)
+        retain, logs = self.retain(model, batch)
         if retain is None:
             loss = cfg.gamma * -forget_nll
         else:

@@ -30,7 +30,7 @@ from obliviate.methods.base import (
     forward_logits,
     register_method,
 )
-from obliviate.methods.grad_diff import KLPositions, RetainLoss, check_weight, retain_term
+from obliviate.methods.grad_diff import KLPositions, RetainLoss, RetainTerm, check_weight
 from obliviate.methods.losses import dpo_loss, sequence_nll
 from obliviate.methods.npo import forget_nll_from_sequences, reference_sequence_nll
 
@@ -66,13 +66,12 @@ class IdkDPO(UnlearnMethod):
     def __init__(self, config: IdkDPOConfig) -> None:
         super().__init__(config)
         self.ref: dict[str, Any] = {}
-        self.reference: Any = None
+        self.retain = RetainTerm(config.retain_loss, config.kl_positions)
 
     def prepare(self, ctx: MethodContext) -> None:
         """Cache the reference log-probabilities of the template and forget answers."""
         self.ref = reference_sequence_nll(ctx, ("template", "forget"))
-        if self.config.retain_loss == "kl":
-            self.reference = ctx.make_reference()
+        self.retain.prepare(ctx)
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """γ·DPO(win = template, lose = forget answer) + α·retain term."""
@@ -91,6 +90,5 @@ class IdkDPO(UnlearnMethod):
             "template_nll": forget_nll_from_sequences(seq_win, w_labels),
             "dpo": float(dpo.detach()),
         }
-        retain, retain_logs = retain_term(model, batch, cfg.retain_loss, self.reference, cfg.kl_positions)
-        loss = cfg.gamma * dpo if retain is None else cfg.gamma * dpo + cfg.alpha * retain
+        loss, retain_logs = self.retain.add(cfg.gamma * dpo, cfg.alpha, model, batch)
         return LossOutput(loss, {**logs, **retain_logs})

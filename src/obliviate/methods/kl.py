@@ -28,7 +28,7 @@ from obliviate.methods.base import (
     forward_logits,
     register_method,
 )
-from obliviate.methods.grad_diff import KLPositions, check_weight, retain_term
+from obliviate.methods.grad_diff import KLPositions, RetainTerm, check_weight
 from obliviate.methods.losses import grad_diff_loss, mean_nll
 
 
@@ -56,17 +56,17 @@ class KL(UnlearnMethod):
 
     def __init__(self, config: KLConfig) -> None:
         super().__init__(config)
-        self.reference: Any = None
+        self.retain = RetainTerm("kl", config.kl_positions)
 
     def prepare(self, ctx: MethodContext) -> None:
         """Keep the frozen reference model for the live retain KL."""
-        self.reference = ctx.make_reference()
+        self.retain.prepare(ctx)
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """γ·(−forget NLL) + α·KL(p_ref ‖ p_θ) on the retain batch."""
         logits, labels = forward_logits(model, batch["forget"])
         forget_nll = mean_nll(logits, labels)
         cfg = self.config
-        kl, logs = retain_term(model, batch, "kl", self.reference, cfg.kl_positions)
+        kl, logs = self.retain(model, batch)
         loss = grad_diff_loss(forget_nll, kl, cfg.gamma, cfg.alpha)
         return LossOutput(loss, {"forget_nll": float(forget_nll.detach()), **logs})

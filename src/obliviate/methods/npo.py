@@ -31,7 +31,7 @@ from obliviate.methods.base import (
     forward_logits,
     register_method,
 )
-from obliviate.methods.grad_diff import KLPositions, RetainLoss, check_weight, retain_term
+from obliviate.methods.grad_diff import KLPositions, RetainLoss, RetainTerm, check_weight
 from obliviate.methods.losses import answer_lengths, npo_loss, sequence_nll
 from obliviate.training.precision import resolve_bf16
 
@@ -106,13 +106,12 @@ class NPO(UnlearnMethod):
     def __init__(self, config: NPOConfig) -> None:
         super().__init__(config)
         self.ref_seq_nll: Any = None
-        self.reference: Any = None
+        self.retain = RetainTerm(config.retain_loss, config.kl_positions)
 
     def prepare(self, ctx: MethodContext) -> None:
         """Cache S_ref of every forget item; keep the reference model only for NPO-KL."""
         self.ref_seq_nll = reference_sequence_nll(ctx, ("forget",))["forget"]
-        if self.config.retain_loss == "kl":
-            self.reference = ctx.make_reference()
+        self.retain.prepare(ctx)
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """c_npo·NPO(forget) + c_retain·retain term."""
@@ -125,6 +124,5 @@ class NPO(UnlearnMethod):
         npo = npo_loss(seq_nll, ref, cfg.beta)
         logs = {"forget_nll": forget_nll_from_sequences(seq_nll, labels), "npo": float(npo.detach())}
         logs["log_ratio"] = float((seq_nll.detach() - ref).mean())
-        retain, retain_logs = retain_term(model, batch, cfg.retain_loss, self.reference, cfg.kl_positions)
-        loss = cfg.c_npo * npo if retain is None else cfg.c_npo * npo + cfg.c_retain * retain
+        loss, retain_logs = self.retain.add(cfg.c_npo * npo, cfg.c_retain, model, batch)
         return LossOutput(loss, {**logs, **retain_logs})

@@ -30,7 +30,7 @@ from obliviate.methods.base import (
     forward_logits,
     register_method,
 )
-from obliviate.methods.grad_diff import KLPositions, RetainLoss, check_weight, retain_term
+from obliviate.methods.grad_diff import KLPositions, RetainLoss, RetainTerm, check_weight
 from obliviate.methods.losses import answer_lengths, sequence_nll, simnpo_loss
 from obliviate.methods.npo import forget_nll_from_sequences
 
@@ -64,12 +64,11 @@ class SimNPO(UnlearnMethod):
 
     def __init__(self, config: SimNPOConfig) -> None:
         super().__init__(config)
-        self.reference: Any = None
+        self.retain = RetainTerm(config.retain_loss, config.kl_positions)
 
     def prepare(self, ctx: MethodContext) -> None:
         """Keep the reference model only for a KL retain term (SimNPO itself needs none)."""
-        if self.config.retain_loss == "kl":
-            self.reference = ctx.make_reference()
+        self.retain.prepare(ctx)
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """c_npo·SimNPO(forget) + c_gd·retain term."""
@@ -78,6 +77,5 @@ class SimNPO(UnlearnMethod):
         seq_nll = sequence_nll(logits, labels)
         forget = simnpo_loss(seq_nll, answer_lengths(labels), cfg.beta, cfg.delta)
         logs = {"forget_nll": forget_nll_from_sequences(seq_nll, labels), "simnpo": float(forget.detach())}
-        retain, retain_logs = retain_term(model, batch, cfg.retain_loss, self.reference, cfg.kl_positions)
-        loss = cfg.c_npo * forget if retain is None else cfg.c_npo * forget + cfg.c_gd * retain
+        loss, retain_logs = self.retain.add(cfg.c_npo * forget, cfg.c_gd, model, batch)
         return LossOutput(loss, {**logs, **retain_logs})
