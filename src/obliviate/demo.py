@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -88,9 +89,55 @@ def cache_key(cfg: DemoConfig, prep_config: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def _stage(say: Any, text: str) -> float:
-    say(f"[bold cyan]»[/] {text}")
-    return time.perf_counter()
+def _clock(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Stages:
+    """Numbered stage messages that say how long is left.
+
+    The estimate of a stage is its time in the last demo run with the same evaluation settings
+    (``previous``), else the mean of the stages of its kind already done in this run (the second
+    method's unlearning takes about as long as the first's); no estimate is shown while any
+    remaining stage has none. ``measured`` collects each stage's seconds.
+    """
+
+    def __init__(self, say: Any, names: list[str], previous: dict[str, float] | None = None) -> None:
+        self.say = say
+        self.names = names
+        self.previous = dict(previous or {})
+        self.fixed: dict[str, float] = {}
+        self.measured: dict[str, float] = {}
+        self._current: str | None = None
+        self._started = 0.0
+
+    def expect(self, name: str, seconds: float) -> None:
+        """Fix the estimate of a stage that is known to differ (a cached evaluation takes no time)."""
+        self.fixed[name] = seconds
+
+    def estimate(self, name: str) -> float | None:
+        """The expected seconds of a stage, or None when nothing tells."""
+        if name in self.fixed:
+            return self.fixed[name]
+        if name in self.previous:
+            return self.previous[name]
+        kind = name.split("_")[0]
+        same = [v for k, v in self.measured.items() if k.split("_")[0] == kind and k not in self.fixed]
+        return sum(same) / len(same) if same else None
+
+    def start(self, name: str, text: str) -> None:
+        self.finish()
+        i = self.names.index(name)
+        left = [self.estimate(n) for n in self.names[i:]]
+        eta = "" if any(v is None for v in left) else f" [dim](about {_clock(sum(left))} left)[/]"  # type: ignore[arg-type]
+        self.say(f"[bold cyan]»[/] {i + 1}/{len(self.names)} {text}{eta}")
+        self._current, self._started = name, time.perf_counter()
+
+    def finish(self) -> None:
+        if self._current is not None:
+            self.measured[self._current] = time.perf_counter() - self._started
+            self._current = None
 
 
 def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = True) -> dict[str, Any]:
@@ -112,40 +159,44 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     key = cache_key(cfg, prep_cfg)
     prep_dir = cache_root() / "demo" / f"{cfg.model}-{cfg.forget}-{key}"
     out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-
-    if (prep_dir / "prepare.json").is_file():
-        say(f"using the prepared models cached in {prep_dir}")
-    else:
-        _stage(say, f"preparing the benchmark and fine-tuning {cfg.model} twice (target, retain-only); cached for next time")
-        prepare("fictional", cfg.model, prep_dir, prep_cfg, resume=True, progress=progress, say=say)
-    timings["prepare"] = time.perf_counter() - t0
-    from obliviate.data.task import UnlearningTask
-
-    task = UnlearningTask.load(prep_dir / "benchmark")
     options = EvalOptions(**PROFILES[cfg.profile], prompt_format=prep_cfg.prompt_format)
-    runs = out / "runs"
     # Cached evaluations are keyed by their options, so a change of profile settings re-evaluates.
     options_key = hashlib.sha256(json.dumps(to_dict(options), sort_keys=True).encode()).hexdigest()[:8]
     evals = prep_dir / f"eval-{cfg.profile}-{options_key}"
+    runs = out / "runs"
+    cold = not (prep_dir / "prepare.json").is_file()
+    names = (["prepare"] if cold else []) + ["eval_retain", "eval_target"]
+    names += [f"{stage}_{m}" for m in cfg.methods for stage in ("unlearn", "eval")] + ["report"]
+    stages = Stages(say, names, {"report": 1.0, **_read_timings(evals / TIMINGS_FILE)})
+    t0 = time.perf_counter()
 
+    if cold:
+        stages.start("prepare", f"preparing the benchmark and fine-tuning {cfg.model} twice (target, retain-only); cached for next time")
+        prepare("fictional", cfg.model, prep_dir, prep_cfg, resume=True, progress=progress, say=say)
+    else:
+        say(f"using the prepared models cached in {prep_dir}")
+    from obliviate.data.task import UnlearningTask
+
+    task = UnlearningTask.load(prep_dir / "benchmark")
     # The oracle first: its results are the reference of every other model.
+    done = {"retain": is_complete(task, evals / "retain")}
+    done["target"] = done["retain"] and is_complete(task, evals / "target", reference=evals / "retain")
     for role in ("retain", "target"):
-        t = _stage(say, f"evaluating the {role} model")
+        if done[role]:
+            stages.expect(f"eval_{role}", 0.0)
+        stages.start(f"eval_{role}", f"evaluating the {role} model" + (" (cached)" if done[role] else ""))
         cached = evals / role
         reference = None if role == "retain" else evals / "retain"
-        if not is_complete(task, cached, reference=reference):  # else no need to load the model
+        if not done[role]:  # a complete cached evaluation needs no model
             evaluate(load_model(prep_dir / role), task, reference=reference, out=cached, options=options)
         _record_role(cached, role, cfg.model, prep_dir)
         shutil.copytree(cached, runs / role, dirs_exist_ok=True)
-        timings[f"eval_{role}"] = time.perf_counter() - t
 
     from obliviate.cli import unlearn as unlearn_cli
     from obliviate.cli.main import build_parser
 
     for name in cfg.methods:
-        t = _stage(say, f"unlearning with {name}")
+        stages.start(f"unlearn_{name}", f"unlearning with {name}")
         run_dir = runs / name
         args, extra = build_parser().parse_known_args(
             ["unlearn", "--model", str(prep_dir / "target"), "--benchmark", str(prep_dir / "benchmark"),
@@ -155,24 +206,43 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
         code = unlearn_cli.run(args, extra, handoff=handoff)  # the same code path as `obliviate unlearn`
         if code not in (0, 3):
             raise ConfigError(f"unlearning with {name} failed (exit code {code}); see the message above")
-        timings[f"unlearn_{name}"] = time.perf_counter() - t
-        t = _stage(say, f"evaluating {name}")
+        stages.start(f"eval_{name}", f"evaluating {name}")
         # The unlearned model is evaluated in memory (it was also saved to RUN/model).
         evaluate(handoff.get("model") or load_model(run_dir / "model"), task, reference=runs / "retain", out=run_dir,
                  options=options)
         handoff.clear()
-        timings[f"eval_{name}"] = time.perf_counter() - t
 
-    t = _stage(say, "writing the report")
+    stages.start("report", "writing the report")
     from obliviate.report import make_report
 
     written = make_report([runs / "target", runs / "retain", *(runs / m for m in cfg.methods)], out / "report.html",
                           benchmark=prep_dir / "benchmark", title="obliviate demo: unlearning on SmolLM2-135M")
-    report = written["html"]
-    timings["report"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
-    (out / "demo-timings.json").write_text(json.dumps(timings, indent=1), encoding="utf-8")
-    return {"report": report, "runs": runs, "timings": timings, "prep_dir": prep_dir}
+    stages.finish()
+    timings = {"prepare": 0.0, **stages.measured, "total": time.perf_counter() - t0}
+    (out / TIMINGS_FILE).write_text(json.dumps(timings, indent=1), encoding="utf-8")
+    # The next run's estimates (a cached evaluation's near-zero time would mislead a fresh one).
+    _write_timings(evals / TIMINGS_FILE, {**stages.previous, **{k: v for k, v in stages.measured.items() if k not in stages.fixed}})
+    return {"report": written["html"], "runs": runs, "timings": timings, "prep_dir": prep_dir}
+
+
+TIMINGS_FILE = "demo-timings.json"
+
+
+def _read_timings(path: Path) -> dict[str, float]:
+    """Stage seconds of the last run (empty when there is none or it is unreadable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
+
+
+def _write_timings(path: Path, timings: dict[str, float]) -> None:
+    """Keep the stage times beside the cached evaluations (written atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(timings, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _record_role(run_dir: Path, role: str, model: str, prep_dir: Path) -> None:

@@ -47,3 +47,27 @@ def test_demo_settings_of_a_method_give_way_to_the_users():
     mine = DemoConfig(method_options={"simnpo": {"c_npo": 0.125, "train": {"lr": 1e-5}}})
     assert mine.unlearn_flags("simnpo") == ["--method.c_npo=0.125", "--train.epochs=3", "--train.lr=1e-05"]
     assert DemoConfig().unlearn_flags("rmu") == []  # a method without demo settings runs its own defaults
+
+
+def test_stage_messages_say_how_long_is_left(monkeypatch):
+    """Estimates come from the last run, else from the stages of the same kind done in this run."""
+    import obliviate.demo as demo
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(demo.time, "perf_counter", lambda: clock["t"])
+    said: list[str] = []
+    names = ["eval_retain", "unlearn_a", "eval_a", "unlearn_b", "eval_b", "report"]
+    stages = demo.Stages(said.append, names, {"report": 1.0})
+    stages.expect("eval_retain", 0.0)  # cached
+    for name, seconds in zip(names, (0.2, 30, 20, 30, 20, 1)):
+        stages.start(name, name)
+        clock["t"] += seconds
+    stages.finish()
+    assert said[0] == "[bold cyan]»[/] 1/6 eval_retain"  # nothing yet tells how long unlearning takes
+    assert "about" not in said[2]  # eval_a: the eval of a method is not known before one ran
+    assert said[3].endswith("4/6 unlearn_b [dim](about 0:51 left)[/]")  # 30 + 20 + 1
+    assert stages.measured["unlearn_b"] == 30
+    # The next run knows every stage from the first one on.
+    again: list[str] = []
+    demo.Stages(again.append, names, stages.measured).start("eval_retain", "eval_retain")
+    assert again[0].endswith("(about 1:41 left)[/]")  # 0.2 + 30 + 20 + 30 + 20 + 1
