@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -24,6 +25,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from obliviate.data.formatting import Encoded, PromptFormatter, collate, encode_pair
+
+log = logging.getLogger(__name__)
 
 
 class ScoreRequest(NamedTuple):
@@ -199,7 +202,13 @@ class ModelScorer(Scorer):
         shared = {i for rows in groups.values() for i in rows}
         with torch.inference_mode(), self._autocast():
             self._score_whole(encoded, [i for i in range(len(encoded)) if i not in shared], results, vocab_stats)
-            self._score_shared(encoded, groups, results, vocab_stats)
+            try:
+                self._score_shared(encoded, groups, results, vocab_stats)
+            except (TypeError, ValueError, AttributeError, NotImplementedError) as e:
+                # A model whose cache cannot be copied or extended this way: score whole sequences.
+                log.warning("scoring shared prompts failed on %s (%s); scoring whole sequences", type(self.model).__name__, e)
+                self.share_prompts = False
+                self._score_whole(encoded, sorted(shared), results, vocab_stats)
         self.n_scored += len(requests)
         return results  # type: ignore[return-value]
 

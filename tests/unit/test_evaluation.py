@@ -207,6 +207,25 @@ def test_shared_prompts_score_as_whole_sequences(models: dict[str, LoadedModel],
         np.testing.assert_allclose(y.var, x.var, atol=1e-3)
 
 
+def test_a_model_whose_cache_cannot_be_shared_is_scored_whole(
+    models: dict[str, LoadedModel], task: UnlearningTask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = models["target"]
+    whole = ModelScorer(loaded.model, loaded.tokenizer, bf16=False, share_prompts=False)
+    shared = ModelScorer(loaded.model, loaded.tokenizer, bf16=False)
+    q = task.forget[0]
+    requests = [whole.qa_request(q.question, a) for a in (q.answer, *q.perturbed_answers)]
+
+    def unsupported(*args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("this cache cannot be copied")
+
+    monkeypatch.setattr(shared, "_score_shared", unsupported)
+    got = shared.score(requests)
+    assert not shared.share_prompts  # not tried again
+    for x, y in zip(whole.score(requests), got, strict=True):
+        np.testing.assert_allclose(y.logprobs, x.logprobs, atol=1e-6)
+
+
 def test_resume_skips_metrics_already_in_the_run(
     models: dict[str, LoadedModel], task: UnlearningTask, tmp_path: Path
 ) -> None:
