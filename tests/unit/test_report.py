@@ -148,8 +148,11 @@ def test_goal_and_closest_model(runs: list[Path]) -> None:
     assert rows["model_utility"].goal == 0.58 and rows["model_utility"].closest == ["target"]
     # forget/rouge, goal (0.2+0.6+0.1)/3=0.3: ga's (0+0.55+0.3)/3=0.2833 is 0.0167 away, npo's 0.55 is 0.25 away.
     assert rows["forget/rouge"].goal == 0.3 and rows["forget/rouge"].closest == ["ga"]
-    # forget_quality: the retain run has none, so direction "higher" decides: ga's 0.3 is the largest.
-    assert rows["forget_quality"].goal is None and rows["forget_quality"].closest == ["ga"]
+    # forget_quality is measured against the retain-only model, whose own value is 1 by definition
+    # (a KS test of a sample against itself): ga's 0.3 is the closest.
+    assert rows["forget_quality"].goal == 1.0 and rows["forget_quality"].goal_by_definition
+    assert rows["forget_quality"].closest == ["ga"]
+    assert not rows["model_utility"].goal_by_definition
     assert list(rows)[:2] == ["forget_quality", "model_utility"]
 
 
@@ -159,8 +162,9 @@ def test_missing_metrics_are_listed_not_fatal(runs: list[Path]) -> None:
         "model_utility": "not evaluated in this run",
         "forget/prob": "the task has no perturbed answers",
     }
-    assert report.missing["retain"] == {"forget_quality": "not evaluated in this run"}
+    assert "retain" not in report.missing  # its forget quality against itself is 1, not a gap
     html = render_html(report)
+    assert '1<span class="delta">by definition</span>' in html  # the goal, in the models and metrics tables
     assert 'title="the task has no perturbed answers">missing</span>' in html
     assert "ga lacks 2 metric(s)" in html
 

@@ -175,6 +175,9 @@ class Metric(abc.ABC):
     takes_split: ClassVar[bool] = True
     vocab_stats: ClassVar[bool] = False  # needs the vocabulary moments of Min-K%++
     uses_reference: ClassVar[bool] = False  # reads the reference run's results
+    # A reference-relative metric's value for the reference model itself (forget quality 1,
+    # privleak 0): the goal that reports show, whatever the retain-only run stored without a reference.
+    self_value: ClassVar[float | None] = None
 
     def __init__(self, split: str | None = None) -> None:
         if self.takes_split and not split:

@@ -141,6 +141,7 @@ class ReferenceAttack(MIAttack):
     name = "mia_reference"
     attack = "reference"
     uses_reference = True
+    self_value = 0.5  # against itself every score is 0: no separation
 
     def _ref_key(self) -> str:
         return f"{self.split}/{LossAttack.name}"
@@ -261,6 +262,7 @@ class ForgetQuality(Metric):
     description = "p-value that forget truth ratios match the retain-only model's (TOFU; high = forgotten)"
     takes_split = False
     uses_reference = True
+    self_value = 1.0  # a KS test of a sample against itself
     source = "forget/truth_ratio"
 
     def depends(self, task: UnlearningTask) -> list[str]:
@@ -302,6 +304,7 @@ class PrivLeak(Metric):
     default_direction = "closer_to_zero"
     takes_split = False
     uses_reference = True
+    self_value = 0.0  # the same AUC as the reference
 
     def _source(self, task: UnlearningTask) -> str:
         split = "privleak_forget" if task.all_splits().get("privleak_forget") else "forget"

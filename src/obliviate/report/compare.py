@@ -34,7 +34,8 @@ class MetricRow:
         direction: which way is better (a key of ``obliviate.metrics.base.DIRECTIONS``).
         description: one line on what the number means.
         values: model name -> aggregate (None where the model lacks the metric).
-        goal: the retain-only model's aggregate (None without one).
+        goal: the retain-only model's aggregate (None without one); for a metric measured against
+            the retain-only model (forget quality, privleak), its value for that model itself.
         closest: names of the non-retain models closest to the goal (several on a tie).
         group: ``summary``, ``forget`` or ``other``: the section of the table.
     """
@@ -46,6 +47,7 @@ class MetricRow:
     goal: float | None
     closest: list[str]
     group: str
+    goal_by_definition: bool = False  # the goal is the metric's value for the reference itself
 
 
 @dataclass
@@ -106,6 +108,14 @@ def _describe(key: str, runs: Sequence[ReportRun]) -> tuple[str, str]:
     return direction, description
 
 
+def self_value(key: str) -> float | None:
+    """The value a reference-relative metric gives the reference model itself (None for others)."""
+    from obliviate.metrics import METRICS
+
+    name = key.rpartition("/")[2]
+    return getattr(METRICS.get(name), "self_value", None) if name in METRICS else None
+
+
 def closest_to_goal(values: dict[str, float | None], goal: float | None, direction: str) -> list[str]:
     """Names whose value is closest to ``goal`` (or best by ``direction`` when there is no goal)."""
     present = {k: v for k, v in values.items() if v is not None}
@@ -147,20 +157,29 @@ def metric_rows(runs: Sequence[ReportRun]) -> list[MetricRow]:
     for key in metric_keys(runs):
         direction, description = _describe(key, runs)
         values = {r.name: r.aggregate(key) for r in runs}
-        goal = retain.aggregate(key) if retain is not None else None
+        itself = self_value(key) if retain is not None else None
+        goal = itself if itself is not None else (retain.aggregate(key) if retain is not None else None)
         candidates = {r.name: values[r.name] for r in runs if r.role != "retain"}
         rows.append(
-            MetricRow(key, direction, description, values, goal, closest_to_goal(candidates, goal, direction), metric_group(key))
+            MetricRow(
+                key, direction, description, values, goal, closest_to_goal(candidates, goal, direction),
+                metric_group(key), itself is not None,
+            )
         )
     return rows
 
 
 def missing_metrics(runs: Sequence[ReportRun], keys: Sequence[str]) -> dict[str, dict[str, str]]:
-    """Model name -> {missing key: why} for every key some run has and this one lacks."""
+    """Model name -> {missing key: why} for every key some run has and this one lacks.
+
+    The retain-only model never lacks a metric measured against itself (see :func:`self_value`).
+    """
     out: dict[str, dict[str, str]] = {}
     for run in runs:
         lacking = {}
         for key in keys:
+            if run.role == "retain" and self_value(key) is not None:
+                continue  # its value against itself is known: the goal, not a gap
             if run.aggregate(key) is None:
                 if key in run.metrics:
                     lacking[key] = "stored without a finite value"

@@ -16,6 +16,7 @@ from obliviate import __version__
 from obliviate.metrics.base import DIRECTIONS
 from obliviate.report.assets import CSS, JS
 from obliviate.report.build import FQ_KEY, MU_KEY, Report
+from obliviate.report.compare import self_value
 from obliviate.report.plots import Series, fmt, line_chart_svg, marker_svg, plane_svg
 from obliviate.report.runs import ReportRun
 
@@ -62,12 +63,17 @@ def models_section(report: Report) -> str:
     for run in report.runs:
         n_leak, n_scored = leaks[run.name]
         fq, mu = run.aggregate(FQ_KEY), run.aggregate(MU_KEY)
+        fq_text = fmt(fq) if fq is not None else _missing("no forget_quality")
+        if fq is None and run.role == "retain" and self_value(FQ_KEY) is not None:
+            fq = self_value(FQ_KEY)  # the goal: the retain-only model against itself
+            fq_text = f'{fmt(fq)}<span class="delta">by definition</span>'
+
         steps = len(run.train_log)
         cells = [
             f"<td>{_model(run, report.colours)}</td>",
             f"<td>{_role(run.role)}</td>",
             f"<td>{e(run.method or '—')}</td>",
-            f'<td class="num" data-v="{_num(fq)}">{fmt(fq) if fq is not None else _missing("no forget_quality")}</td>',
+            f'<td class="num" data-v="{_num(fq)}">{fq_text}</td>',
             f'<td class="num" data-v="{_num(mu)}">{fmt(mu) if mu is not None else _missing("no model_utility")}</td>',
             f'<td class="num" data-v="{n_leak if n_scored else ""}">{f"{n_leak} / {n_scored}" if n_scored else "–"}</td>',
             f'<td class="num" data-v="{len(report.missing.get(run.name, {}))}">{len(report.missing.get(run.name, {}))}</td>',
@@ -134,6 +140,9 @@ def metrics_section(report: Report) -> str:
             cells.append('<td class="num goal">no retain-only run</td>')
         elif row.goal is None:
             cells.append(f'<td class="num goal">{_missing(report.missing.get(retain.name, {}).get(row.key, "missing"))}</td>')
+        elif row.goal_by_definition:
+            why = "measured against the retain-only model, which scores this against itself"
+            cells.append(f'<td class="num goal">{fmt(row.goal)}<span class="delta" title="{e(why)}">by definition</span></td>')
         else:
             cells.append(f'<td class="num goal">{fmt(row.goal)}</td>')
         for run in others:
