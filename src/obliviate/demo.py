@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from obliviate.config import to_dict
 from obliviate.errors import ConfigError
+from obliviate.results import write_atomic
 
 PROFILES: dict[str, dict[str, Any]] = {
     # fast: every forget and holdout item, 20 items of each utility split, short generations,
@@ -219,9 +219,11 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
                           benchmark=prep_dir / "benchmark", title="obliviate demo: unlearning on SmolLM2-135M")
     stages.finish()
     timings = {"prepare": 0.0, **stages.measured, "total": time.perf_counter() - t0}
-    (out / TIMINGS_FILE).write_text(json.dumps(timings, indent=1), encoding="utf-8")
-    # The next run's estimates (a cached evaluation's near-zero time would mislead a fresh one).
-    _write_timings(evals / TIMINGS_FILE, {**stages.previous, **{k: v for k, v in stages.measured.items() if k not in stages.fixed}})
+    write_atomic(out / TIMINGS_FILE, json.dumps(timings, indent=1))
+    # Kept beside the cached evaluations as the next run's estimates (a cached evaluation's
+    # near-zero time would mislead a fresh one).
+    estimates = {**stages.previous, **{k: v for k, v in stages.measured.items() if k not in stages.fixed}}
+    write_atomic(evals / TIMINGS_FILE, json.dumps(estimates, indent=1))
     return {"report": written["html"], "runs": runs, "timings": timings, "prep_dir": prep_dir}
 
 
@@ -235,14 +237,6 @@ def _read_timings(path: Path) -> dict[str, float]:
     except (OSError, ValueError):
         return {}
     return {k: float(v) for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
-
-
-def _write_timings(path: Path, timings: dict[str, float]) -> None:
-    """Keep the stage times beside the cached evaluations (written atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(timings, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _record_role(run_dir: Path, role: str, model: str, prep_dir: Path) -> None:

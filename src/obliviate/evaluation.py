@@ -303,7 +303,7 @@ def evaluate(
         "seconds": seconds,
     }
     ctx = EvalContext(task, scorer, options, ref, dict(data.get("metrics", {})), model)
-    pending = [m for m in setup.metrics if m.key not in ctx.results and m.key not in setup.skipped]
+    pending = _pending(setup, ctx.results)
     writer = _Writer(out, data)
     writer.skipped.update({k: v for k, v in setup.skipped.items() if k not in ctx.results})
     log.info("evaluating %d metrics (%d already done, %d skipped)", len(pending), len(ctx.results), len(setup.skipped))
@@ -326,9 +326,12 @@ def is_complete(
     """
     data = load_run(out, missing_ok=True)
     ref = load_reference(reference) if reference is not None else None
-    setup = plan_metrics(task, plan, None, ref)
-    done = set(data.get("metrics", {}))
-    return all(m.key in done or m.key in setup.skipped for m in setup.metrics)
+    return not _pending(plan_metrics(task, plan, None, ref), data.get("metrics", {}))
+
+
+def _pending(setup: EvalPlan, done: Mapping[str, Any]) -> list[Metric]:
+    """The plan's metrics neither in ``done`` nor skipped by the plan."""
+    return [m for m in setup.metrics if m.key not in done and m.key not in setup.skipped]
 
 
 def _run(ctx: EvalContext, pending: list[Metric], writer: _Writer, seconds: dict[str, float]) -> None:

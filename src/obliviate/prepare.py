@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from obliviate.config import to_dict
 from obliviate.errors import ConfigError
 from obliviate.registry import suggest
+from obliviate.results import write_atomic
 from obliviate.training.loop import TrainConfig
 
 # Fine-tuning recipes per model: how fast a model of that size memorizes the fictional facts.
@@ -53,30 +53,27 @@ class PrepareConfig:
     group_by_length: bool = True  # batch examples of similar length (less padding, same examples per epoch)
 
 
-def train_defaults(model: str) -> dict[str, Any]:
-    """The fine-tuning recipe for a model name (a generic one for other models)."""
+def _for_model(table: dict[str, dict[str, Any]], model: str, default: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A copy of ``table``'s entry for a registered model name or alias (``default`` otherwise)."""
     from obliviate.models.registry import MODELS
 
-    key = MODELS.canonical(model) if model in MODELS else None
-    return dict(MODEL_TRAIN_DEFAULTS.get(key or "", GENERIC_TRAIN_DEFAULTS))
+    key = MODELS.canonical(model) if model in MODELS else ""
+    return dict(table.get(key, default or {}))
+
+
+def train_defaults(model: str) -> dict[str, Any]:
+    """The fine-tuning recipe for a model name (a generic one for other models)."""
+    return _for_model(MODEL_TRAIN_DEFAULTS, model, GENERIC_TRAIN_DEFAULTS)
 
 
 def prepare_defaults(model: str) -> dict[str, Any]:
     """Model-specific PrepareConfig settings other than the recipe and the benchmark."""
-    from obliviate.models.registry import MODELS
-
-    key = MODELS.canonical(model) if model in MODELS else ""
-    return dict(MODEL_PREPARE_DEFAULTS.get(key, {}))
+    return _for_model(MODEL_PREPARE_DEFAULTS, model)
 
 
 def benchmark_defaults(benchmark: str, model: str) -> dict[str, Any]:
     """Default builder options of the built-in benchmark for a model (none for other benchmarks)."""
-    from obliviate.models.registry import MODELS
-
-    if benchmark != "fictional":
-        return {}
-    key = MODELS.canonical(model) if model in MODELS else ""
-    return dict(MODEL_BENCHMARK_DEFAULTS.get(key, {}))
+    return _for_model(MODEL_BENCHMARK_DEFAULTS, model) if benchmark == "fictional" else {}
 
 
 def check_benchmark_options(builder: Any, options: dict[str, Any], name: str) -> None:
@@ -113,9 +110,7 @@ def know_summary(model: Any, tokenizer: Any, formatter: Any, records: list, max_
 
 
 def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, default=str))
 
 
 def prepare(

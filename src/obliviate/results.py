@@ -62,17 +62,24 @@ def load_run(path: str | os.PathLike, *, missing_ok: bool = False) -> dict[str, 
     return data
 
 
-def save_run(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as run.json atomically (temporary file, then ``os.replace``); returns the file."""
-    f = run_file(path)
-    f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    A reader never sees half a file, and a crash leaves the previous version in place.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(_strict(data), indent=1, ensure_ascii=False, allow_nan=False), encoding="utf-8")
-        os.replace(tmp, f)
+        tmp.write_text(text, encoding="utf-8", newline="")
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return f
+    return path
+
+
+def save_run(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
+    """Write ``data`` as run.json atomically (temporary file, then ``os.replace``); returns the file."""
+    return write_atomic(run_file(path), json.dumps(_strict(data), indent=1, ensure_ascii=False, allow_nan=False))
 
 
 def update_run(path: str | os.PathLike, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from obliviate.report.compare import (
     forget_items,
     metric_rows,
     missing_metrics,
+    shown_value,
 )
 from obliviate.report.plots import PALETTE, ROLE_COLOURS, PlanePoint
 from obliviate.report.runs import ReportRun, TaskLookup, find_task
@@ -63,16 +64,14 @@ class Report:
     def plane_points(self) -> tuple[list[PlanePoint], dict[str, str]]:
         """Models with both headline metrics as points; the others with what they lack.
 
-        The retain-only model without a stored forget quality is drawn at 1: the KS test of its
-        own truth ratios against themselves has statistic 0 and p-value 1.
+        The retain-only model is drawn at forget quality 1: the KS test of its own truth ratios
+        against themselves has statistic 0 and p-value 1 (:func:`~obliviate.report.compare.shown_value`).
         """
         points: list[PlanePoint] = []
         off: dict[str, str] = {}
         for run in self.runs:
-            fq, mu = run.aggregate(FQ_KEY), run.aggregate(MU_KEY)
-            note = ""
-            if fq is None and run.role == "retain" and mu is not None:
-                fq, note = 1.0, "forget quality 1 by definition (compared with itself)"
+            (fq, by_definition), mu = shown_value(run, FQ_KEY), run.aggregate(MU_KEY)
+            note = "forget quality 1 by definition (compared with itself)" if by_definition else ""
             lacking = [k for k, v in ((FQ_KEY, fq), (MU_KEY, mu)) if v is None]
             if lacking:
                 off[run.name] = " and ".join(lacking)

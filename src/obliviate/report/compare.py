@@ -116,6 +116,19 @@ def self_value(key: str) -> float | None:
     return getattr(METRICS.get(name), "self_value", None) if name in METRICS else None
 
 
+def shown_value(run: ReportRun, key: str) -> tuple[float | None, bool]:
+    """A run's value of a metric as the report shows it, and whether it holds by definition.
+
+    The retain-only model's value of a metric measured against the retain-only model is its value
+    against itself (forget quality 1, privleak 0), whatever it stored without a reference.
+    """
+    if run.role == "retain":
+        itself = self_value(key)
+        if itself is not None:
+            return itself, True
+    return run.aggregate(key), False
+
+
 def closest_to_goal(values: dict[str, float | None], goal: float | None, direction: str) -> list[str]:
     """Names whose value is closest to ``goal`` (or best by ``direction`` when there is no goal)."""
     present = {k: v for k, v in values.items() if v is not None}
@@ -157,13 +170,12 @@ def metric_rows(runs: Sequence[ReportRun]) -> list[MetricRow]:
     for key in metric_keys(runs):
         direction, description = _describe(key, runs)
         values = {r.name: r.aggregate(key) for r in runs}
-        itself = self_value(key) if retain is not None else None
-        goal = itself if itself is not None else (retain.aggregate(key) if retain is not None else None)
+        goal, by_definition = shown_value(retain, key) if retain is not None else (None, False)
         candidates = {r.name: values[r.name] for r in runs if r.role != "retain"}
         rows.append(
             MetricRow(
                 key, direction, description, values, goal, closest_to_goal(candidates, goal, direction),
-                metric_group(key), itself is not None,
+                metric_group(key), by_definition,
             )
         )
     return rows
@@ -172,15 +184,13 @@ def metric_rows(runs: Sequence[ReportRun]) -> list[MetricRow]:
 def missing_metrics(runs: Sequence[ReportRun], keys: Sequence[str]) -> dict[str, dict[str, str]]:
     """Model name -> {missing key: why} for every key some run has and this one lacks.
 
-    The retain-only model never lacks a metric measured against itself (see :func:`self_value`).
+    The retain-only model never lacks a metric measured against itself (see :func:`shown_value`).
     """
     out: dict[str, dict[str, str]] = {}
     for run in runs:
         lacking = {}
         for key in keys:
-            if run.role == "retain" and self_value(key) is not None:
-                continue  # its value against itself is known: the goal, not a gap
-            if run.aggregate(key) is None:
+            if shown_value(run, key)[0] is None:
                 if key in run.metrics:
                     lacking[key] = "stored without a finite value"
                 else:

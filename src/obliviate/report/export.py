@@ -18,18 +18,7 @@ from typing import Any
 from obliviate import __version__
 from obliviate.errors import ConfigError
 from obliviate.report.build import Report
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8", newline="")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+from obliviate.results import write_atomic
 
 
 def report_json(report: Report) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from obliviate import __version__
 from obliviate.metrics.base import DIRECTIONS
 from obliviate.report.assets import CSS, JS
 from obliviate.report.build import FQ_KEY, MU_KEY, Report
-from obliviate.report.compare import self_value
+from obliviate.report.compare import shown_value
 from obliviate.report.plots import Series, fmt, line_chart_svg, marker_svg, plane_svg
 from obliviate.report.runs import ReportRun
 
@@ -62,11 +62,10 @@ def models_section(report: Report) -> str:
     rows = []
     for run in report.runs:
         n_leak, n_scored = leaks[run.name]
-        fq, mu = run.aggregate(FQ_KEY), run.aggregate(MU_KEY)
+        (fq, by_definition), mu = shown_value(run, FQ_KEY), run.aggregate(MU_KEY)
         fq_text = fmt(fq) if fq is not None else _missing("no forget_quality")
-        if fq is None and run.role == "retain" and self_value(FQ_KEY) is not None:
-            fq = self_value(FQ_KEY)  # the goal: the retain-only model against itself
-            fq_text = f'{fmt(fq)}<span class="delta">by definition</span>'
+        if by_definition:
+            fq_text += '<span class="delta">by definition</span>'
 
         steps = len(run.train_log)
         cells = [
