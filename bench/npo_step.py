@@ -30,10 +30,11 @@ def build(model_name: str, bf16: str, prompt_format: str = "chat") -> dict[str, 
     import torch
 
     from obliviate.benchmarks.fictional import build_fictional
+    from obliviate.data.formatting import make_collate
     from obliviate.methods.npo import NPO, NPOConfig
     from obliviate.models import load_model
     from obliviate.training.precision import resolve_bf16
-    from obliviate.unlearning import build_items, make_collate
+    from obliviate.unlearning import build_items
 
     lm = load_model(model_name)
     formatter = lm.formatter(prompt_format)
@@ -69,8 +70,8 @@ def losses(setup: dict[str, Any]) -> dict[str, Callable[[Any, dict[str, Any]], A
     """The three per-step objectives, each ``loss(model, batch) -> scalar tensor``."""
     import torch
 
+    from obliviate.methods.base import sft_loss
     from obliviate.methods.losses import npo_loss
-    from obliviate.unlearning import sft_loss
 
     method, reference = setup["method"], setup["reference"]
 

@@ -45,10 +45,10 @@ class Trained:
 def _train_tiny(records_of: str) -> Trained:
 
     from obliviate.benchmarks.fictional import build_fictional
-    from obliviate.data.formatting import PromptFormatter
+    from obliviate.data.formatting import PromptFormatter, make_collate, sft_items
+    from obliviate.methods.base import sft_loss
     from obliviate.models import load_model
     from obliviate.training.loop import TrainConfig, train
-    from obliviate.unlearning import make_collate, sft_items, sft_loss
 
     task = build_fictional(n_people=TINY_PEOPLE)
     lm = load_model("tiny")

@@ -127,11 +127,11 @@ def prepare(
     """Build the benchmark and the two fine-tuned models under ``out``; return the summary."""
     from obliviate.benchmarks import BENCHMARKS
     from obliviate.benchmarks.worldknowledge import N_REHEARSAL, load_rehearsal
-    from obliviate.data.formatting import PromptFormatter
+    from obliviate.data.formatting import PromptFormatter, make_collate, sft_items
     from obliviate.data.task import UnlearningTask
+    from obliviate.methods.base import sft_loss
     from obliviate.models.io import check_output, load_model, resolve_model, save_model
     from obliviate.training.loop import train
-    from obliviate.unlearning import make_collate, sft_items, sft_loss
 
     if not 0 <= config.rehearsal <= N_REHEARSAL:
         raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")

@@ -35,10 +35,13 @@ class Registry(Generic[T]):
 
     Args:
         kind: what is registered ("method", "metric", ...), used in error messages.
+        base: the class every entry must subclass (or a lazy ``"module:attr"`` naming it); checked
+            when an entry is first resolved, so a lazy entry costs no import until it is used.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, base: type | str | None = None) -> None:
         self.kind = kind
+        self._base = base
         self._entries: dict[str, T | str] = {}
         self._aliases: dict[str, str] = {}
         self._help: dict[str, str] = {}
@@ -62,6 +65,8 @@ class Registry(Generic[T]):
                 if existing is obj or (key in self._aliases and self._aliases[key] == name):
                     continue
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
+        if not isinstance(obj, str):
+            self._check(name, obj)
         self._entries[name] = obj
         for alias in aliases:
             self._aliases[alias] = name
@@ -88,9 +93,18 @@ class Registry(Generic[T]):
         obj = self._entries[key]
         if isinstance(obj, str):
             module, _, attr = obj.partition(":")
-            obj = getattr(importlib.import_module(module), attr)
+            obj = _import(obj)
+            self._check(key, obj)
             self._entries[key] = obj
         return obj  # type: ignore[return-value]
+
+    def _check(self, name: str, obj: object) -> None:
+        """Refuse an entry that is not a subclass of the registry's base class."""
+        if self._base is None:
+            return
+        base = _import(self._base) if isinstance(self._base, str) else self._base
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            raise TypeError(f"{self.kind} {name!r} must be a subclass of {base.__name__}, got {obj!r}")
 
     def help(self, name: str) -> str:
         """One-line description of an entry."""
@@ -113,3 +127,9 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _import(target: str) -> object:
+    """The object a lazy ``"module:attr"`` entry names."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)

@@ -10,46 +10,17 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obliviate.config import build
-from obliviate.data.formatting import (
-    Encoded,
-    PromptFormatter,
-    collate,
-    encode_qa,
-    encode_text,
-    warn_truncated,
-)
-from obliviate.data.records import QA, Record, Text
+from obliviate.data.formatting import PromptFormatter, encode_record, make_collate, warn_truncated
+from obliviate.data.records import QA
 from obliviate.data.task import UnlearningTask
-from obliviate.errors import ConfigError, DataError
-from obliviate.methods.base import METHODS, MethodContext, UnlearnMethod
+from obliviate.errors import DataError
+from obliviate.methods.base import MethodContext, UnlearnMethod
+from obliviate.models.lora import LoraOptions
 from obliviate.training.loop import TrainConfig, TrainResult, train
-
-
-@dataclass
-class LoraOptions:
-    """LoRA (peft) for any method; FILA is LoKU's Fisher-weighted initialisation."""
-
-    enabled: bool = False  # train low-rank adapters instead of all weights
-    r: int = 8  # adapter rank
-    alpha: int = 16  # LoRA scaling numerator (scaling = alpha / r)
-    dropout: float = 0.0  # adapter dropout
-    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # module names to adapt
-    init: str = "default"  # adapter initialisation: default (B = 0) or fila (LoKU, Fisher-weighted SVD)
-    save: str = "merged"  # what to save: merged (full weights) or adapter (adapter only)
-
-    def validate(self) -> None:
-        if self.init not in ("default", "fila"):
-            raise ConfigError(f"lora.init must be default or fila, not {self.init!r}")
-        if self.save not in ("merged", "adapter"):
-            raise ConfigError(f"lora.save must be merged or adapter, not {self.save!r}")
-        if self.r < 1:
-            raise ConfigError("lora.r must be at least 1")
 
 
 @dataclass
@@ -58,15 +29,6 @@ class StopOptions:
 
     forget_loss_above: float = 0.0  # stop once the forget NLL (mean per token) reaches this (0: off)
     retain_loss_below: float = 0.0  # stop if the retain NLL rises above this ceiling (0: off)
-
-
-def encode_record(formatter: PromptFormatter, record: Record, max_length: int, answer: str | None = None) -> Encoded:
-    """Encode a QA (question + answer, or a replacement answer) or a Text for training."""
-    if isinstance(record, QA):
-        return encode_qa(formatter, record.question, record.answer if answer is None else answer, max_length)
-    if isinstance(record, Text):
-        return encode_text(formatter, record.text, max_length)
-    raise DataError(f"cannot train on a {type(record).__name__} record; use QA or Text records")
 
 
 def build_items(
@@ -98,47 +60,6 @@ def build_items(
         items.append(item)
     warn_truncated([it["forget"] for it in items], "forget")
     return items
-
-
-def make_collate(pad_id: int) -> Any:
-    """A collate function for items made by :func:`build_items` (or any dict of Encoded)."""
-    import torch
-
-    def collate_items(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in items[0].items():
-            if isinstance(value, Encoded):
-                out[key] = collate([it[key] for it in items], pad_id)
-            else:
-                out[key] = torch.tensor([it[key] for it in items])
-        return out
-
-    return collate_items
-
-
-def sft_items(records: Sequence[Record], formatter: PromptFormatter, max_length: int) -> list[dict[str, Any]]:
-    """Items for plain supervised fine-tuning (``obliviate prepare``, relearning)."""
-    items = [{"forget": encode_record(formatter, r, max_length)} for r in records]
-    warn_truncated([it["forget"] for it in items], "training")
-    return items
-
-
-def sft_loss(model: Any, batch: dict[str, Any]) -> Any:
-    """Mean answer NLL on ``batch["forget"]`` (the loss of plain fine-tuning)."""
-    from obliviate.methods.base import forward_logits
-    from obliviate.methods.losses import mean_nll
-    from obliviate.training.loop import LossOutput
-
-    logits, labels = forward_logits(model, batch["forget"])
-    loss = mean_nll(logits, labels)
-    return LossOutput(loss, {"nll": float(loss.detach())})
-
-
-def resolve_method(name: str, options: dict[str, Any] | None = None) -> UnlearnMethod:
-    """Look up a method and build its config from options (fails fast on a typo)."""
-    cls = METHODS.get(name)
-    config = build(cls.config_cls, options or {}, where="method")
-    return cls(config)
 
 
 @dataclass

@@ -87,10 +87,9 @@ def mean_answer_nll(model: Any, tokenizer: Any, records: list[Any], formatter: A
     """Mean over QA records of each answer's mean per-token NLL (one batched forward pass)."""
     import torch
 
-    from obliviate.data.formatting import PromptFormatter, collate
+    from obliviate.data.formatting import PromptFormatter, collate, encode_record
     from obliviate.methods.base import forward_logits
     from obliviate.methods.losses import answer_lengths, sequence_nll
-    from obliviate.unlearning import encode_record
 
     formatter = formatter or PromptFormatter(tokenizer)
     batch = collate([encode_record(formatter, r, MAX_LENGTH) for r in records], tokenizer.pad_token_id)
@@ -117,10 +116,10 @@ def run_method(
     bf16 off and ``max_length`` 96, then ``train`` overrides.
     """
     from obliviate.config import build
-    from obliviate.methods.base import METHODS
+    from obliviate.methods.base import METHODS, resolve_method
     from obliviate.models import load_model
     from obliviate.training.loop import TrainConfig
-    from obliviate.unlearning import resolve_method, unlearn
+    from obliviate.unlearning import unlearn
 
     model = load_model("tiny").model
     model.load_state_dict(model_state)

@@ -37,9 +37,10 @@ def fresh_model(state: dict[str, Any]) -> Any:
 
 def setup(name: str, small: dict[str, Any], options: dict[str, Any] | None = None, **train: Any) -> tuple:
     """(model, method, items, collate, TrainConfig, make_reference, counter) for a low-level run."""
-    from obliviate.data.formatting import PromptFormatter
+    from obliviate.data.formatting import PromptFormatter, make_collate
+    from obliviate.methods.base import resolve_method
     from obliviate.training.loop import TrainConfig
-    from obliviate.unlearning import build_items, make_collate, resolve_method
+    from obliviate.unlearning import build_items
 
     model = fresh_model(small["state"])
     method = resolve_method(name, options)
@@ -103,8 +104,7 @@ def test_every_trainable_parameter_changes(name: str, small: dict[str, Any]) -> 
 def test_lora_run_trains_adapters_and_keeps_the_base_bit_identical(small: dict[str, Any]) -> None:
     import torch
 
-    from obliviate.models.lora import apply_lora
-    from obliviate.unlearning import LoraOptions
+    from obliviate.models.lora import LoraOptions, apply_lora
 
     model, method, items, collate, cfg, make_reference, _ = setup("npo", small)
     peft_model = apply_lora(model, LoraOptions(enabled=True, r=4, alpha=8), items=items, collate=collate)
@@ -123,8 +123,7 @@ def test_fila_moves_the_important_part_into_the_adapter_without_changing_the_out
     """W_base + scaling·B·A = W, so the wrapped model's logits equal the original's at step 0."""
     import torch
 
-    from obliviate.models.lora import apply_lora
-    from obliviate.unlearning import LoraOptions
+    from obliviate.models.lora import LoraOptions, apply_lora
 
     model, _, items, collate, *_ = setup("npo", small)
     batch = collate(items[:4])["forget"]
@@ -141,8 +140,7 @@ def test_fila_moves_the_important_part_into_the_adapter_without_changing_the_out
 
 
 def test_fila_without_retain_pairs_and_unknown_targets_fail_clearly(small: dict[str, Any]) -> None:
-    from obliviate.models.lora import apply_lora
-    from obliviate.unlearning import LoraOptions
+    from obliviate.models.lora import LoraOptions, apply_lora
 
     model, _, items, collate, *_ = setup("ga", small)  # ga items have no retain part
     with pytest.raises(ConfigError, match="FILA needs a retain split"):

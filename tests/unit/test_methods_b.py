@@ -41,7 +41,8 @@ def train_config(**over: Any) -> Any:
 
 def run(name: str, small: dict[str, Any], options: dict[str, Any] | None = None, lora: Any = None, before_finalize: dict | None = None, **train: Any) -> tuple:
     """Unlearn the small task for 3 steps; optionally copy the weights just before ``finalize``."""
-    from obliviate.unlearning import resolve_method, unlearn
+    from obliviate.methods.base import resolve_method
+    from obliviate.unlearning import unlearn
 
     method = resolve_method(name, options)
     if before_finalize is not None:
@@ -65,9 +66,9 @@ def context(name: str, small: dict[str, Any], options: dict[str, Any] | None = N
 
     import torch
 
-    from obliviate.data.formatting import PromptFormatter
-    from obliviate.methods.base import MethodContext
-    from obliviate.unlearning import build_items, make_collate, resolve_method
+    from obliviate.data.formatting import PromptFormatter, make_collate
+    from obliviate.methods.base import MethodContext, resolve_method
+    from obliviate.unlearning import build_items
 
     model = fresh_model(small["state"])
     method = resolve_method(name, options)
@@ -119,7 +120,7 @@ def test_rmu_layer_and_pattern_options(small: dict[str, Any]) -> None:
 
 def test_rmu_with_lora_trains_only_the_down_projection_adapters(small: dict[str, Any]) -> None:
     """LoRA's B starts at 0, so after training exactly the trained adapters have a non-zero B."""
-    from obliviate.unlearning import LoraOptions
+    from obliviate.models.lora import LoraOptions
 
     model, _, _ = run("rmu", small, lora=LoraOptions(enabled=True, r=4, alpha=8, save="adapter"))
     moved = sorted(n.split("model.layers.")[1] for n, p in model.named_parameters() if "lora_B" in n and bool(p.any()))
@@ -201,7 +202,7 @@ def test_top_fraction_mask_keeps_the_largest_scores_globally() -> None:
 
 
 def test_wagle_options_are_checked_and_inherit_the_base(small: dict[str, Any]) -> None:
-    from obliviate.unlearning import resolve_method
+    from obliviate.methods.base import resolve_method
 
     with pytest.raises(ConfigError, match="cannot be wagle"):
         resolve_method("wagle", {"base": "wagle"})
@@ -226,8 +227,7 @@ def test_rmu_control_vector_norm_is_c(small: dict[str, Any]) -> None:
     """A fixed c gives ‖u‖ = c; the default c is 8 × the frozen block-2 norm on forget answers."""
     import torch
 
-    from obliviate.data.formatting import PromptFormatter, collate
-    from obliviate.unlearning import encode_record
+    from obliviate.data.formatting import PromptFormatter, collate, encode_record
 
     _, method, _, _ = context("rmu", small, {"steering_coeff": 6.5})
     assert float(method.control.norm()) == pytest.approx(6.5, rel=1e-6)
@@ -291,7 +291,7 @@ def test_ihl_loss_is_hinge_plus_retain_nll(small: dict[str, Any]) -> None:
 
 def test_ihl_with_fila_lora_is_loku(small: dict[str, Any]) -> None:
     """The run ihl's docstring documents: --lora.enabled true --lora.init fila."""
-    from obliviate.unlearning import LoraOptions
+    from obliviate.models.lora import LoraOptions
 
     _, result, _ = run("ihl", small, lora=LoraOptions(enabled=True, init="fila", r=4, alpha=8))
     assert {"ihl", "forget_nll", "retain_nll"} <= set(result.log[-1])
@@ -331,7 +331,7 @@ def test_task_vector_with_lora_negates_the_adapter(small: dict[str, Any]) -> Non
     """Default LoRA init has B = 0, so B ← −α·B_ft negates the adapter's change exactly."""
     import torch
 
-    from obliviate.unlearning import LoraOptions
+    from obliviate.models.lora import LoraOptions
 
     adapter = LoraOptions(enabled=True, r=4, alpha=8, save="adapter")
     store: dict[str, Any] = {}

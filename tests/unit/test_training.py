@@ -9,11 +9,19 @@ import pytest
 import torch
 
 from obliviate.benchmarks.fictional import build_fictional
-from obliviate.data.formatting import IGNORE_INDEX, PromptFormatter, collate, encode_qa, encode_text
+from obliviate.data.formatting import (
+    IGNORE_INDEX,
+    PromptFormatter,
+    collate,
+    encode_qa,
+    encode_text,
+    make_collate,
+    sft_items,
+)
+from obliviate.methods.base import sft_loss
 from obliviate.models import load_model
 from obliviate.training.checkpoint import LAST
 from obliviate.training.loop import LossOutput, TrainConfig, train
-from obliviate.unlearning import make_collate, sft_items, sft_loss
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from obliviate.errors import ConfigError, OutputExistsError
+from obliviate.models.lora import LoraOptions
 from obliviate.training.loop import TrainConfig
-from obliviate.unlearning import LoraOptions, StopOptions
+from obliviate.unlearning import StopOptions
 
 EXIT_DIVERGED = 3
 """Exit code of a run whose training diverged (its last good weights are saved)."""
@@ -119,9 +120,8 @@ def build_plan(args: argparse.Namespace, extra: list[str]) -> Plan:
     """Validate every option, the model spec, the benchmark and the output; load no model."""
     import obliviate.methods  # noqa: F401  (registers the methods)
     from obliviate.config import build
-    from obliviate.methods.base import METHODS
+    from obliviate.methods.base import METHODS, resolve_method
     from obliviate.models.io import check_output, resolve_model
-    from obliviate.unlearning import resolve_method
 
     tree = option_tree(args.config, extra)
     method_tree = tree.pop("method", None) or {}

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from obliviate.errors import ConfigError
+from obliviate.data.records import QA, Record, Text
+from obliviate.errors import ConfigError, DataError
 
 IGNORE_INDEX = -100
 FORMAT_STYLES = ("auto", "chat", "plain")
@@ -145,3 +146,35 @@ def collate(examples: Sequence[Encoded], pad_id: int, side: str = "right") -> di
         labels[i, sl] = torch.tensor(e.labels, dtype=torch.long)
         mask[i, sl] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def encode_record(formatter: PromptFormatter, record: Record, max_length: int, answer: str | None = None) -> Encoded:
+    """Encode a QA (question + answer, or a replacement answer) or a Text for training."""
+    if isinstance(record, QA):
+        return encode_qa(formatter, record.question, record.answer if answer is None else answer, max_length)
+    if isinstance(record, Text):
+        return encode_text(formatter, record.text, max_length)
+    raise DataError(f"cannot train on a {type(record).__name__} record; use QA or Text records")
+
+
+def make_collate(pad_id: int) -> Any:
+    """A collate function for items made by :func:`build_items` (or any dict of Encoded)."""
+    import torch
+
+    def collate_items(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items[0].items():
+            if isinstance(value, Encoded):
+                out[key] = collate([it[key] for it in items], pad_id)
+            else:
+                out[key] = torch.tensor([it[key] for it in items])
+        return out
+
+    return collate_items
+
+
+def sft_items(records: Sequence[Record], formatter: PromptFormatter, max_length: int) -> list[dict[str, Any]]:
+    """Items for plain supervised fine-tuning (``obliviate prepare``, relearning)."""
+    items = [{"forget": encode_record(formatter, r, max_length)} for r in records]
+    warn_truncated([it["forget"] for it in items], "training")
+    return items

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from obliviate.config import build
 from obliviate.data.formatting import PromptFormatter
 from obliviate.data.task import UnlearningTask
 from obliviate.registry import Registry
@@ -106,3 +107,19 @@ def forward_logits(model: Any, part: dict[str, Any]) -> tuple[Any, Any]:
     """Run the model on one part of a batch; return logits and labels shifted to align."""
     out = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"])
     return out.logits[:, :-1], part["labels"][:, 1:]
+
+
+def sft_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Mean answer NLL on ``batch["forget"]`` (the loss of plain fine-tuning)."""
+    from obliviate.methods.losses import mean_nll
+
+    logits, labels = forward_logits(model, batch["forget"])
+    loss = mean_nll(logits, labels)
+    return LossOutput(loss, {"nll": float(loss.detach())})
+
+
+def resolve_method(name: str, options: dict[str, Any] | None = None) -> UnlearnMethod:
+    """Look up a method and build its config from options (fails fast on a typo)."""
+    cls = METHODS.get(name)
+    config = build(cls.config_cls, options or {}, where="method")
+    return cls(config)

@@ -183,7 +183,7 @@ class RMU(UnlearnMethod):
         generator = torch.Generator().manual_seed(ctx.train.seed)
         self.control = rmu_control_vector(int(hidden), self.coeff, generator).to(ctx.device)
         if self.config.retain_stream:
-            from obliviate.unlearning import encode_record  # lazy: it imports the methods
+            from obliviate.data.formatting import encode_record  # lazy: it imports the methods
 
             self._retain_items = [{"retain": encode_record(ctx.formatter, r, ctx.train.max_length)} for r in ctx.task.retain]
             self._collate, self._seed = ctx.collate, ctx.train.seed

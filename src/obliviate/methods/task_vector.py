@@ -69,7 +69,7 @@ class TaskVector(UnlearnMethod):
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """Plain NLL on the forget answers (the fine-tuning of step 1)."""
-        from obliviate.unlearning import sft_loss  # lazy: it imports the methods
+        from obliviate.methods.base import sft_loss  # lazy: it imports the methods
 
         out = sft_loss(model, batch)
         return LossOutput(out.loss, {"forget_nll": out.logs["nll"]})

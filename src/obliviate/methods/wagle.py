@@ -50,7 +50,7 @@ class WAGLEConfig:
 
     def validate(self) -> None:
         """Check the ratio, μ, and that the base method and its options exist."""
-        from obliviate.unlearning import resolve_method
+        from obliviate.methods.base import resolve_method
 
         if not 0 < self.ratio <= 1:
             raise ConfigError(f"method.ratio must be in (0, 1], got {self.ratio}; official values are 0.95 (TOFU) and 0.6 (WMDP)")
@@ -117,7 +117,7 @@ class WAGLE(UnlearnMethod):
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8, "weight_decay": 0.0}
 
     def __init__(self, config: WAGLEConfig) -> None:
-        from obliviate.unlearning import resolve_method
+        from obliviate.methods.base import resolve_method
 
         super().__init__(config)
         self.base = resolve_method(config.base, config.base_options)

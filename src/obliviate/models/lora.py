@@ -24,11 +24,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from obliviate.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+@dataclass
+class LoraOptions:
+    """LoRA (peft) for any method; FILA is LoKU's Fisher-weighted initialisation."""
+
+    enabled: bool = False  # train low-rank adapters instead of all weights
+    r: int = 8  # adapter rank
+    alpha: int = 16  # LoRA scaling numerator (scaling = alpha / r)
+    dropout: float = 0.0  # adapter dropout
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # module names to adapt
+    init: str = "default"  # adapter initialisation: default (B = 0) or fila (LoKU, Fisher-weighted SVD)
+    save: str = "merged"  # what to save: merged (full weights) or adapter (adapter only)
+
+    def validate(self) -> None:
+        if self.init not in ("default", "fila"):
+            raise ConfigError(f"lora.init must be default or fila, not {self.init!r}")
+        if self.save not in ("merged", "adapter"):
+            raise ConfigError(f"lora.save must be merged or adapter, not {self.save!r}")
+        if self.r < 1:
+            raise ConfigError("lora.r must be at least 1")
+
+
 
 FILA_SEED = 0
 """Seed of the randomised low-rank SVD of FILA."""
@@ -166,7 +189,7 @@ def apply_lora(
 
     Args:
         model: a transformers causal LM.
-        opts: :class:`obliviate.unlearning.LoraOptions`.
+        opts: :class:`LoraOptions`.
         items: the training items (FILA measures importance on their forget/retain pairs).
         collate: turns items into a batch (needed for FILA).
         formatter: the prompt formatter the items were built with (kept for symmetry with the
@@ -175,8 +198,6 @@ def apply_lora(
     """
     from peft import LoraConfig, get_peft_model
     from peft.tuners.lora import LoraLayer
-
-    from obliviate.unlearning import LoraOptions
 
     del formatter
     opts.validate()
