@@ -1,3 +1,61 @@
-"""obliviate: make a language model forget, prove it is gone, and measure what it cost."""
+"""obliviate: make a language model forget, prove it is gone, and measure what it cost.
+
+    import obliviate as ob
+    run = ob.unlearn(ob.load_model("prep/target"), ob.load_benchmark("prep/benchmark"), "npo", out="runs/npo")
+
+The public names are imported on first use (PEP 562), so ``obliviate --help`` and ``obliviate ls``
+start without loading torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_PUBLIC: dict[str, str] = {
+    "load_model": "obliviate.api",
+    "load_benchmark": "obliviate.api",
+    "load_run": "obliviate.api",
+    "unlearn": "obliviate.api",
+    "evaluate": "obliviate.api",
+    "report": "obliviate.api",
+    "Run": "obliviate.runs",
+    "RunRecord": "obliviate.results",
+    "Results": "obliviate.results",
+    "UnlearningTask": "obliviate.data.task",
+    "QA": "obliviate.data.records",
+    "Text": "obliviate.data.records",
+    "MCQ": "obliviate.data.records",
+    "EvalOptions": "obliviate.metrics.base",
+    "TrainConfig": "obliviate.training.loop",
+    "LoraOptions": "obliviate.models.lora",
+    "METHODS": "obliviate.methods.base",
+    "METRICS": "obliviate.metrics",
+    "BENCHMARKS": "obliviate.benchmarks",
+    "MODELS": "obliviate.models.registry",
+    "ObliviateError": "obliviate.errors",
+    "ConfigError": "obliviate.errors",
+    "DataError": "obliviate.errors",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+if TYPE_CHECKING:
+    from obliviate.api import evaluate, load_benchmark, load_model, load_run, report, unlearn  # noqa: F401
+    from obliviate.results import Results, RunRecord  # noqa: F401
+    from obliviate.runs import Run  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'obliviate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

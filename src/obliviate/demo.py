@@ -65,12 +65,17 @@ class DemoConfig:
         """The ``train`` options given for a method (``--npo.train.lr 1e-4``)."""
         return dict(self.method_options.get(method, {}).get("train", {}) or {})
 
-    def unlearn_flags(self, method: str) -> list[str]:
-        """The ``obliviate unlearn`` options of a method: the demo's settings, the user's over them."""
+    def unlearn_options(self, method: str) -> dict[str, Any]:
+        """A method's unlearning options (``method``, ``train``): the demo's settings, the user's over them."""
         given = {k: v for k, v in self.method_options.get(method, {}).items() if k != "train"}
-        flags = [f"--method.{k}={v}" for k, v in {**DEMO_METHOD.get(method, {}), **given}.items()]
+        tree: dict[str, Any] = {}
+        method_tree = {**DEMO_METHOD.get(method, {}), **given}
         train = {**DEMO_TRAIN.get(method, {}), **self.train_options(method)}
-        return flags + [f"--train.{k}={v}" for k, v in train.items()]
+        if method_tree:
+            tree["method"] = method_tree
+        if train:
+            tree["train"] = train
+        return tree
 
     def validate(self) -> None:
         if self.profile not in PROFILES:
@@ -144,17 +149,16 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     """Run the demo; returns the comparison rows and the report path."""
     from obliviate.cli.prepare import build_config as prepare_config
     from obliviate.evaluation import evaluate, is_complete
-    from obliviate.methods.base import METHODS
     from obliviate.metrics.base import EvalOptions
     from obliviate.models.io import load_model
     from obliviate.models.smollm2 import cache_root
     from obliviate.prepare import prepare
+    from obliviate.runs import plan_unlearn, resolve_options, run_unlearn, summary_lines
 
     cfg.validate()
-    import obliviate.methods  # noqa: F401  (registers the methods)
 
-    for m in cfg.methods:
-        METHODS.canonical(m)  # fail fast on a typo, with suggestions
+    for m in cfg.methods:  # every method's options, before anything heavy runs
+        resolve_options(m, cfg.unlearn_options(m))
     prep_cfg = prepare_config(cfg.model, None, ["--benchmark.forget", cfg.forget, "--benchmark.n_people", str(cfg.n_people)])
     key = cache_key(cfg, prep_cfg)
     prep_dir = cache_root() / "demo" / f"{cfg.model}-{cfg.forget}-{key}"
@@ -178,6 +182,7 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     from obliviate.data.task import UnlearningTask
 
     task = UnlearningTask.load(prep_dir / "benchmark")
+    task.source = str(prep_dir / "benchmark")  # what the unlearning runs record as their benchmark
     # The oracle first: its results are the reference of every other model.
     done = {"retain": is_complete(task, evals / "retain")}
     done["target"] = done["retain"] and is_complete(task, evals / "target", reference=evals / "retain")
@@ -192,25 +197,19 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
         _record_role(cached, role, cfg.model, prep_dir)
         shutil.copytree(cached, runs / role, dirs_exist_ok=True)
 
-    from obliviate.cli import unlearn as unlearn_cli
-    from obliviate.cli.main import build_parser
-
+    target = None  # loaded once; each method unlearns a copy
     for name in cfg.methods:
         stages.start(f"unlearn_{name}", f"unlearning with {name}")
         run_dir = runs / name
-        args, extra = build_parser().parse_known_args(
-            ["unlearn", "--model", str(prep_dir / "target"), "--benchmark", str(prep_dir / "benchmark"),
-             "--method", name, "--out", str(run_dir), "--overwrite", *cfg.unlearn_flags(name)]
-        )
-        handoff: dict[str, Any] = {}
-        code = unlearn_cli.run(args, extra, handoff=handoff)  # the same code path as `obliviate unlearn`
-        if code not in (0, 3):
-            raise ConfigError(f"unlearning with {name} failed (exit code {code}); see the message above")
+        target = target or load_model(prep_dir / "target")
+        plan = plan_unlearn(target, task, name, cfg.unlearn_options(name), out=run_dir, overwrite=True)
+        run = run_unlearn(plan, target, progress=progress)  # the same code path as `obliviate unlearn`
+        for line, _ in summary_lines(run):
+            say(line)
         stages.start(f"eval_{name}", f"evaluating {name}")
         # The unlearned model is evaluated in memory (it was also saved to RUN/model).
-        evaluate(handoff.get("model") or load_model(run_dir / "model"), task, reference=runs / "retain", out=run_dir,
-                 options=options)
-        handoff.clear()
+        evaluate(run.model, task, reference=runs / "retain", out=run_dir, options=options)
+        del run
 
     stages.start("report", "writing the report")
     from obliviate.report import make_report

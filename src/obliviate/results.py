@@ -1,7 +1,15 @@
-"""The results of a run: ``RUN/run.json``, read and written atomically, merged metric by metric.
+"""The run record: ``RUN/run.json``, versioned, read and written atomically, merged metric by metric.
 
-Schema of the keys this module owns (other keys of run.json, such as the config or the training
-log, are left untouched)::
+Every writer (unlearn, eval, prepare, the demo) goes through :func:`update_run` or
+:func:`save_run`, which stamp ``"schema": SCHEMA_VERSION``; every reader (the Python API, the
+report) goes through :func:`load_run` and :class:`RunRecord`, which read a missing or non-finite
+value as ``None``. Files written before the schema existed (version 1) are upgraded on read.
+
+Top-level keys: ``schema``, ``kind`` ("unlearn", "eval" or "prepare"), ``status``, ``config``,
+``seed``, ``versions``, ``model``, ``benchmark`` (spec, name, version, fingerprint, sizes),
+``prompt_format``, ``timings``, ``train`` (steps, stopped, bf16, seconds, log, and ``extra``: what
+the method computed, such as RMU's steering coefficient), ``role`` (report role), and the keys of
+an evaluation::
 
     "metrics":     {KEY: {"aggregate": float | null, "values": [float | null, ...],
                           "item_ids": [str, ...], "direction": str, "description": str,
@@ -33,6 +41,8 @@ if TYPE_CHECKING:
     from obliviate.metrics.base import Metric, MetricResult
 
 RUN_FILE = "run.json"
+SCHEMA_VERSION = 2
+"""Version of run.json's layout; 1 is every file written before the version was recorded."""
 
 
 def run_file(path: str | os.PathLike) -> Path:
@@ -59,7 +69,29 @@ def load_run(path: str | os.PathLike, *, missing_ok: bool = False) -> dict[str, 
         raise DataError(f"{f}: line {e.lineno}: invalid JSON ({e.msg})") from e
     if not isinstance(data, dict):
         raise DataError(f"{f}: the top level must be an object")
-    return data
+    return upgrade(data, f)
+
+
+def upgrade(data: dict[str, Any], source: object = "run.json") -> dict[str, Any]:
+    """Run data in the current schema (older versions are converted; newer ones refused).
+
+    Version 1 had no ``schema`` and no ``kind`` for evaluation-only runs.
+    """
+    version = data.get("schema", 1)
+    if not isinstance(version, int) or version < 1:
+        raise DataError(f"{source}: schema must be a positive integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise DataError(
+            f"{source} was written with run-record schema {version}, newer than this obliviate "
+            f"reads ({SCHEMA_VERSION}); upgrade obliviate"
+        )
+    if version == SCHEMA_VERSION:
+        return data
+    out = dict(data)
+    if "kind" not in out:
+        out["kind"] = "unlearn" if isinstance(out.get("config"), Mapping) and "method" in out["config"] else "eval"
+    out["schema"] = SCHEMA_VERSION
+    return out
 
 
 def write_atomic(path: Path, text: str) -> Path:
@@ -78,8 +110,12 @@ def write_atomic(path: Path, text: str) -> Path:
 
 
 def save_run(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as run.json atomically (temporary file, then ``os.replace``); returns the file."""
-    return write_atomic(run_file(path), json.dumps(_strict(data), indent=1, ensure_ascii=False, allow_nan=False))
+    """Write ``data`` as run.json atomically (temporary file, then ``os.replace``); returns the file.
+
+    The schema version is stamped first; non-finite numbers become null.
+    """
+    stamped = {"schema": SCHEMA_VERSION, **{k: v for k, v in data.items() if k != "schema"}}
+    return write_atomic(run_file(path), json.dumps(_strict(stamped), indent=1, ensure_ascii=False, allow_nan=False))
 
 
 def update_run(path: str | os.PathLike, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
@@ -142,9 +178,9 @@ def merge_metrics(
     return out
 
 
-def load_reference(reference: str | os.PathLike | Mapping[str, Any] | Results) -> dict[str, Any]:
-    """The reference run's data from a run folder, a run.json, a mapping or :class:`Results`."""
-    if isinstance(reference, Results):
+def load_reference(reference: str | os.PathLike | Mapping[str, Any] | RunRecord) -> dict[str, Any]:
+    """The reference run's data from a run folder, a run.json, a mapping or :class:`RunRecord`."""
+    if isinstance(reference, RunRecord):
         return reference.data
     if isinstance(reference, Mapping):
         return dict(reference)
@@ -160,46 +196,135 @@ def load_reference(reference: str | os.PathLike | Mapping[str, Any] | Results) -
     return data
 
 
+def finite(value: Any) -> float | None:
+    """``value`` as a float, or None when it is absent, not a number, NaN or infinite."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 @dataclass
-class Results:
-    """An evaluated run: run.json's data and where it lives (None when kept in memory)."""
+class RunRecord:
+    """A run's record: run.json's data and where it lives (None when kept in memory).
+
+    The one reader of run data. Readers are tolerant (a key a run never wrote reads as empty), and
+    a missing or non-finite number reads as ``None``. ``record["forget_quality"]`` is a metric's
+    aggregate; ``record.per_item("forget/rouge")`` its values by item id.
+    """
 
     data: dict[str, Any]
     path: Path | None = None
 
     @property
     def metrics(self) -> dict[str, dict[str, Any]]:
-        return self.data.get("metrics", {})
-
-    @property
-    def generations(self) -> dict[str, dict[str, str]]:
-        return self.data.get("generations", {})
+        """Metric key -> stored entry (empty when the run holds none; a malformed entry reads as {})."""
+        metrics = self.data.get("metrics")
+        if not isinstance(metrics, Mapping):
+            return {}
+        return {str(k): (dict(v) if isinstance(v, Mapping) else {}) for k, v in metrics.items()}
 
     @property
     def skipped(self) -> dict[str, str]:
-        return self.data.get("skipped", {})
+        """Metric key -> why the evaluation skipped it."""
+        skipped = self.data.get("skipped")
+        return {str(k): str(v) for k, v in skipped.items()} if isinstance(skipped, Mapping) else {}
+
+    @property
+    def all_generations(self) -> dict[str, dict[str, str]]:
+        """Split -> item id -> generated text."""
+        gens = self.data.get("generations")
+        if not isinstance(gens, Mapping):
+            return {}
+        return {str(s): {str(k): str(v) for k, v in t.items()} for s, t in gens.items() if isinstance(t, Mapping)}
+
+    def generations(self, split: str) -> dict[str, str]:
+        """Item id -> the model's generated answer on ``split``."""
+        return self.all_generations.get(split, {})
+
+    @property
+    def schema(self) -> int:
+        version = self.data.get("schema", 1)
+        return version if isinstance(version, int) else 1
+
+    @property
+    def kind(self) -> str:
+        """``unlearn``, ``eval`` or ``prepare`` ("" when unknown)."""
+        return str(self.data.get("kind") or "")
+
+    @property
+    def status(self) -> str:
+        """``running``, ``completed``, ``stopped`` or ``diverged`` for an unlearning run ("" otherwise)."""
+        return str(self.data.get("status") or "")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        config = self.data.get("config")
+        return dict(config) if isinstance(config, Mapping) else {}
+
+    @property
+    def method(self) -> str:
+        """The unlearning method's name ("" when the run did not record one)."""
+        method = self.data.get("method") or self.config.get("method")
+        if isinstance(method, Mapping):
+            method = method.get("name", "")
+        return str(method or "")
+
+    @property
+    def train(self) -> dict[str, Any]:
+        train = self.data.get("train")
+        return dict(train) if isinstance(train, Mapping) else {}
+
+    @property
+    def train_log(self) -> list[dict[str, Any]]:
+        """The per-step training log (empty when the run was not trained here)."""
+        log = self.train.get("log")
+        return [dict(row) for row in log if isinstance(row, Mapping)] if isinstance(log, list) else []
+
+    @property
+    def stopped(self) -> str:
+        """Why training stopped ("" when unknown)."""
+        return str(self.train.get("stopped") or "")
 
     def entry(self, key: str) -> dict[str, Any]:
-        """The stored entry of a metric, with "did you mean" on a miss."""
-        if key not in self.metrics:
-            hint = suggest(key, list(self.metrics))
+        """The stored entry of a metric; KeyError with "did you mean" (and why it was skipped) on a miss."""
+        metrics = self.metrics
+        if key not in metrics:
+            hint = suggest(key, list(metrics))
             why = f" It was skipped: {self.skipped[key]}." if key in self.skipped else ""
             raise KeyError(f"no metric {key!r} in these results.{hint}{why}")
-        return self.metrics[key]
+        return metrics[key]
 
-    def aggregate(self, key: str) -> float:
-        """A metric's aggregate (NaN when it was stored as null)."""
-        value = self.entry(key)["aggregate"]
-        return math.nan if value is None else float(value)
+    def aggregate(self, key: str) -> float | None:
+        """A metric's aggregate, or None when the metric is missing or not a finite number."""
+        return finite(self.metrics.get(key, {}).get("aggregate"))
 
-    def values(self, key: str) -> list[float]:
-        """A metric's per-item values (NaN where stored as null)."""
-        return [math.nan if v is None else float(v) for v in self.entry(key)["values"]]
+    def values(self, key: str) -> list[float | None]:
+        """A metric's per-item values (None where not finite); KeyError when the metric is missing."""
+        return [finite(v) for v in self.entry(key).get("values") or []]
 
-    def per_item(self, key: str) -> dict[str, float]:
-        """A metric's values keyed by item id."""
-        return dict(zip(self.entry(key)["item_ids"], self.values(key)))
+    def per_item(self, key: str) -> dict[str, float | None]:
+        """A metric's per-item values keyed by item id (empty when missing)."""
+        entry = self.metrics.get(key, {})
+        ids, values = entry.get("item_ids") or [], entry.get("values") or []
+        return {str(i): finite(v) for i, v in zip(ids, values)}
 
-    def rows(self) -> list[tuple[str, float, str]]:
+    def rows(self) -> list[tuple[str, float | None, str]]:
         """(key, aggregate, direction) for every metric, in storage order."""
-        return [(k, self.aggregate(k), e.get("direction", "")) for k, e in self.metrics.items()]
+        return [(k, self.aggregate(k), str(e.get("direction", ""))) for k, e in self.metrics.items()]
+
+    def __getitem__(self, key: str) -> float | None:
+        """A metric's aggregate (None when not finite); KeyError when the run has no such metric."""
+        return finite(self.entry(key).get("aggregate"))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.metrics
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RunRecord:
+        """Read a run folder or run.json (upgraded to the current schema)."""
+        return cls(load_run(path), run_file(path))
+
+
+Results = RunRecord
+"""What :func:`obliviate.evaluate` returns: the evaluated run's record."""

@@ -89,7 +89,9 @@ def unlearn(
 ) -> UnlearnResult:
     """Unlearn ``task.forget`` from ``model`` in place with ``method``; return the result.
 
-    The caller's model object is trained in place; load a fresh copy to keep the original.
+    The engine under :func:`obliviate.runs.run_unlearn` (which validates options, merges the method's
+    ``train_defaults``, copies the caller's model and writes the run record). The model object given
+    here is trained in place.
     ``final_checkpoint`` is passed to :func:`obliviate.training.train` (off when the caller saves
     the model right after).
     """
@@ -148,7 +150,19 @@ def unlearn(
     if lora.enabled and lora.save == "merged" and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     reference.clear()
-    return UnlearnResult(model, result, method)
+    return UnlearnResult(model, result, method, _diagnostics(ctx.extra))
+
+
+def _diagnostics(extra: dict[str, Any]) -> dict[str, Any]:
+    """The numbers and names a method left in ``ctx.extra`` (RMU's steering coefficient, WAGLE's
+    kept fraction), as plain data for the run record; tensors and other objects are left out."""
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        if hasattr(value, "numel") and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool | int | float | str):
+            out[key] = value
+    return out
 
 
 def _stop_rule(stop: StopOptions) -> Any:

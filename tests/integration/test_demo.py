@@ -43,10 +43,24 @@ def test_demo_settings_of_a_method_give_way_to_the_users():
     from obliviate.demo import DemoConfig
 
     cfg = DemoConfig()
-    assert cfg.unlearn_flags("simnpo") == ["--method.c_npo=1.0", "--train.epochs=3", "--train.lr=0.0002"]
+    assert cfg.unlearn_options("simnpo") == {"method": {"c_npo": 1.0}, "train": {"epochs": 3, "lr": 2e-4}}
     mine = DemoConfig(method_options={"simnpo": {"c_npo": 0.125, "train": {"lr": 1e-5}}})
-    assert mine.unlearn_flags("simnpo") == ["--method.c_npo=0.125", "--train.epochs=3", "--train.lr=1e-05"]
-    assert DemoConfig().unlearn_flags("rmu") == []  # a method without demo settings runs its own defaults
+    assert mine.unlearn_options("simnpo") == {"method": {"c_npo": 0.125}, "train": {"epochs": 3, "lr": 1e-5}}
+    assert DemoConfig().unlearn_options("rmu") == {}  # a method without demo settings runs its own defaults
+
+
+def test_demo_checks_method_options_before_preparing(tmp_path, monkeypatch, capsys):
+    """A typo in a method's option fails at once, before the benchmark or any model is prepared."""
+    monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path / "cache"))
+
+    def no_prepare(*a, **k):
+        raise AssertionError("prepared before the options were checked")
+
+    monkeypatch.setattr("obliviate.prepare.prepare", no_prepare)
+    assert main(["demo", "--model", "tiny", "--methods", "npo", "--npo.bta", "0.1", "--out", str(tmp_path / "d")]) == 2
+    assert "did you mean 'beta'" in capsys.readouterr().err.lower()
+    assert main(["demo", "--model", "tiny", "--methods", "npo", "--npo.train.lr", "-1", "--out", str(tmp_path / "d")]) == 2
+    assert "train.lr" in capsys.readouterr().err
 
 
 def test_stage_messages_say_how_long_is_left(monkeypatch):

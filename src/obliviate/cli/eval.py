@@ -13,7 +13,6 @@ is checked before the model loads.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from obliviate.errors import ConfigError
@@ -30,7 +29,8 @@ def add_parser(sub: Any, name: str = "eval", help_text: str = DEFAULT_HELP) -> a
     p = sub.add_parser(
         name,
         help=help_text,
-        description=f"{help_text}. Dotted options --eval.<field>: {options}.",
+        description=f"{help_text}. Dotted options --eval.<field>: {options}. A registered benchmark takes its "
+        "builder options as --benchmark.<option> (n_people, seed, ...).",
     )
     p.add_argument("--model", required=True, help="a registered model, a local model folder or a hub id")
     p.add_argument("--benchmark", required=True, help="a prepared benchmark folder or a registered benchmark name")
@@ -42,33 +42,20 @@ def add_parser(sub: Any, name: str = "eval", help_text: str = DEFAULT_HELP) -> a
     return p
 
 
-def parse_options(extra: list[str]) -> Any:
-    """Build EvalOptions from dotted flags (``--eval.k 0.2``); anything else is an error."""
-    from obliviate.config import build, parse_dotted_args
-    from obliviate.metrics.base import EvalOptions
+def parse_options(extra: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``--eval.<field>`` and ``--benchmark.<option>`` dotted flags; any other flag is an error."""
+    from obliviate.config import parse_dotted_args
 
     tree = parse_dotted_args(list(extra or []))
-    unknown = [k for k in tree if k != "eval"]
+    unknown = [k for k in tree if k not in ("eval", "benchmark")]
     if unknown:
-        raise ConfigError(f"`obliviate eval` takes only --eval.<option> dotted flags, got --{unknown[0]}.*")
-    eval_tree = tree.get("eval", {})
-    if not isinstance(eval_tree, dict):
-        raise ConfigError("--eval is a group of options; set a field, e.g. --eval.max_new_tokens 64")
-    return build(EvalOptions, eval_tree, "eval")
-
-
-def load_benchmark(spec: str) -> Any:
-    """A prepared benchmark folder, or a registered benchmark built with its defaults."""
-    from obliviate.data.task import UnlearningTask
-
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return UnlearningTask.load(path)
-    from obliviate.benchmarks import BENCHMARKS
-
-    if spec not in BENCHMARKS and (path.suffix or "/" in spec or spec.startswith(".")):
-        raise ConfigError(f"benchmark folder {spec} does not exist; prepare one with `obliviate prepare --out DIR`")
-    return BENCHMARKS.get(spec)()
+        raise ConfigError(
+            f"`obliviate eval` takes only --eval.<option> and --benchmark.<option> dotted flags, got --{unknown[0]}.*"
+        )
+    for group in ("eval", "benchmark"):
+        if not isinstance(tree.get(group, {}), dict):
+            raise ConfigError(f"--{group} is a group of options; set a field, e.g. --eval.max_new_tokens 64")
+    return tree.get("eval", {}), tree.get("benchmark", {})
 
 
 def summary_table(results: Any, title: str) -> Any:
@@ -85,7 +72,7 @@ def summary_table(results: Any, title: str) -> Any:
     for key, value, direction in results.rows():
         n = len(results.metrics[key].get("values", []))
         best = DIRECTIONS.get(direction, direction).split(":")[0]
-        table.add_row(key, f"{value:.4g}", str(n) if n else "", best)
+        table.add_row(key, "-" if value is None else f"{value:.4g}", str(n) if n else "", best)
     for key, reason in results.skipped.items():
         table.add_row(f"[dim]{key}[/dim]", "[dim]skipped[/dim]", "", f"[dim]{reason}[/dim]")
     return table
@@ -95,31 +82,15 @@ def run(args: argparse.Namespace, extra: list[str] | None = None) -> int:
     """Run ``obliviate eval``; returns the exit code (errors are raised as ObliviateError)."""
     from rich.console import Console
 
-    from obliviate.evaluation import evaluate, plan_metrics
-    from obliviate.models.io import load_model, resolve_model
-    from obliviate.results import load_reference
+    from obliviate.runs import evaluate
 
-    options = parse_options(extra or [])
-    task = load_benchmark(args.benchmark)
-    reference = load_reference(args.reference) if args.reference else None
-    selected = [m for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    plan_metrics(task, args.plan, selected, reference)  # fail fast, before the model loads
-    resolve_model(args.model)
-    loaded = load_model(args.model)
-    results = evaluate(
-        loaded,
-        task,
-        plan=args.plan,
-        reference=args.reference,
-        out=args.out,
-        metrics=selected,
-        options=options,
-        overwrite=args.overwrite,
-    )
+    options, benchmark_options = parse_options(extra or [])
+    results = evaluate(args.model, args.benchmark, args.reference, args.out, plan=args.plan, metrics=args.metrics,
+                       options=options, benchmark_options=benchmark_options, overwrite=args.overwrite)
     console = Console()
-    console.print(summary_table(results, f"{args.model} on {task.name}"))
+    console.print(summary_table(results, f"{args.model} on {results.data.get('eval', {}).get('benchmark', args.benchmark)}"))
     console.print(f"wrote {results.path}")
     return 0
 
 
-__all__ = ["add_parser", "load_benchmark", "parse_options", "run", "summary_table"]
+__all__ = ["add_parser", "parse_options", "run", "summary_table"]

@@ -13,7 +13,6 @@ Every key a training run adds to run.json (config, versions, train log...) is op
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.errors import DataError
-from obliviate.results import load_run, run_file
+from obliviate.results import RunRecord, finite, load_run, run_file
 
 ROLES = ("target", "unlearned", "retain")
 """Every role, in the order the report lists runs."""
@@ -30,85 +29,16 @@ _ROLE_ALIASES = {"target": "target", "retain": "retain", "oracle": "retain", "re
 
 
 @dataclass
-class ReportRun:
-    """One run in a report.
+class ReportRun(RunRecord):
+    """One run in a report: its record, the label shown for it and its role.
 
     Attributes:
         name: the label shown for this model (its run folder's name, made unique).
         role: ``target``, ``retain`` or ``unlearned``.
-        data: run.json's content.
-        path: the run.json it was read from (None for data given in memory).
     """
 
-    name: str
-    role: str
-    data: dict[str, Any]
-    path: Path | None = None
-
-    @property
-    def metrics(self) -> dict[str, dict[str, Any]]:
-        """Metric key -> stored entry (empty when the run holds none; a malformed entry reads as {})."""
-        metrics = self.data.get("metrics")
-        if not isinstance(metrics, Mapping):
-            return {}
-        return {str(k): (dict(v) if isinstance(v, Mapping) else {}) for k, v in metrics.items()}
-
-    @property
-    def skipped(self) -> dict[str, str]:
-        """Metric key -> why the evaluation skipped it."""
-        skipped = self.data.get("skipped")
-        return {str(k): str(v) for k, v in skipped.items()} if isinstance(skipped, dict) else {}
-
-    @property
-    def method(self) -> str:
-        """The unlearning method's name ("" when the run did not record one)."""
-        method = self.data.get("method")
-        config = self.data.get("config")
-        if not method and isinstance(config, Mapping):  # `obliviate unlearn` records config.method.name
-            method = config.get("method")
-        if isinstance(method, Mapping):
-            method = method.get("name", "")
-        return str(method or "")
-
-    @property
-    def train_log(self) -> list[dict[str, Any]]:
-        """The per-step training log (empty when the run was not trained here)."""
-        train = self.data.get("train")
-        log = train.get("log") if isinstance(train, Mapping) else None
-        return [row for row in log if isinstance(row, Mapping)] if isinstance(log, list) else []
-
-    @property
-    def stopped(self) -> str:
-        """Why training stopped ("" when unknown)."""
-        train = self.data.get("train")
-        return str(train.get("stopped") or "") if isinstance(train, Mapping) else ""
-
-    def aggregate(self, key: str) -> float | None:
-        """A metric's aggregate, or None when the metric is missing or not a finite number."""
-        entry = self.metrics.get(key)
-        return finite(entry.get("aggregate")) if isinstance(entry, Mapping) else None
-
-    def per_item(self, key: str) -> dict[str, float | None]:
-        """A metric's per-item values keyed by item id (empty when missing)."""
-        entry = self.metrics.get(key)
-        if not isinstance(entry, Mapping):
-            return {}
-        ids, values = entry.get("item_ids") or [], entry.get("values") or []
-        return {str(i): finite(v) for i, v in zip(ids, values)}
-
-    def generations(self, split: str) -> dict[str, str]:
-        """Item id -> the model's generated answer on ``split``."""
-        gens = self.data.get("generations")
-        texts = gens.get(split) if isinstance(gens, Mapping) else None
-        return {str(k): str(v) for k, v in texts.items()} if isinstance(texts, Mapping) else {}
-
-
-def finite(value: Any) -> float | None:
-    """``value`` as a float, or None when it is absent, not a number, NaN or infinite."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    name: str = ""
+    role: str = "unlearned"
 
 
 def infer_role(data: Mapping[str, Any], path: Path | None) -> str:

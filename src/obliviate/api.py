@@ -1,0 +1,139 @@
+"""The Python API: everything the command line does, one call each, with the same validation.
+
+    import obliviate as ob
+
+    task = ob.load_benchmark("fictional", n_people=18)      # or a prepared folder, or "tofu", path=...
+    model = ob.load_model("prep/target")
+    run = ob.unlearn(model, task, "npo", method={"beta": 0.1}, train={"lr": 1e-4}, out="runs/npo")
+    res = ob.evaluate(run.model, task, reference="runs/retain", out="runs/npo")
+    res["forget_quality"], res.per_item("forget/rouge")
+    ob.report(["runs/retain", "runs/npo"], out="report.html")
+
+Each function checks its options before any model loads and writes the same files as its command
+(``obliviate unlearn`` and :func:`unlearn` write identical run.json, apart from timings and argv).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from obliviate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from obliviate.data.task import UnlearningTask
+    from obliviate.models.io import LoadedModel
+    from obliviate.results import RunRecord
+    from obliviate.runs import Run
+
+from obliviate.runs import evaluate
+
+__all__ = ["evaluate", "load_benchmark", "load_model", "load_run", "report", "unlearn"]
+
+
+def load_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> LoadedModel:
+    """A model and its tokenizer from a registered name (``tiny``, ``smollm2-135m``), a folder or a hub id."""
+    from obliviate.models.io import load_model as load
+
+    return load(spec, trust_remote_code=trust_remote_code)
+
+
+def load_benchmark(spec: str | os.PathLike, **options: Any) -> UnlearningTask:
+    """A task: a prepared benchmark folder, or a registered benchmark built with ``options``.
+
+    ``load_benchmark("fictional", n_people=18)``, ``load_benchmark("prep/benchmark")``,
+    ``load_benchmark("tofu", path="data/tofu")``. Options are checked against the benchmark's
+    builder (typos get "did you mean") and converted to its types.
+    """
+    from obliviate.runs import load_task
+
+    task, typed = load_task(str(spec), options)
+    task.source, task.source_options = str(spec), typed  # what a run records as the benchmark it was given
+    return task
+
+
+def load_run(path: str | os.PathLike) -> RunRecord:
+    """The record of a run folder (or its run.json), in the current schema."""
+    from obliviate.results import RunRecord
+
+    return RunRecord.load(path)
+
+
+def unlearn(
+    model: str | os.PathLike | LoadedModel,
+    task: str | os.PathLike | UnlearningTask,
+    name: str | None = None,
+    /,
+    *,
+    method: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+    lora: dict[str, Any] | None = None,
+    stop: dict[str, Any] | None = None,
+    benchmark: dict[str, Any] | None = None,
+    prompt_format: str | None = None,
+    config: str | os.PathLike | dict[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    in_place: bool = False,
+    progress: bool = True,
+) -> Run:
+    """Unlearn ``task``'s forget set from ``model`` with the method ``name``.
+
+    Args:
+        model: a loaded model (it is copied unless ``in_place``) or a model spec (loaded after
+            every option has been checked).
+        task: a task (:func:`load_benchmark`), a prepared benchmark folder or a registered name.
+        name: the method (``obliviate ls methods``); may also be ``method={"name": ...}``.
+        method: the method's options (``{"beta": 0.1}``).
+        train: training options over the method's ``train_defaults`` (``{"lr": 1e-4}``).
+        lora: LoRA options (``{"enabled": True, "r": 8}``).
+        stop: stopping rules (``{"forget_loss_above": 5}``).
+        benchmark: builder options when ``task`` is a registered benchmark's name.
+        prompt_format: auto (the format the model records), chat or plain.
+        config: a YAML file or option tree under the keyword options (as ``--config``).
+        out: the run folder (``OUT/model``, ``OUT/run.json``); None keeps the run in memory.
+        resume: continue an interrupted run in ``out`` (only with the same options).
+        overwrite: replace what ``out`` holds.
+        in_place: train the given model object itself.
+        progress: show a progress bar.
+
+    Returns:
+        The run: ``run.model`` is the unlearned model, ``run.record`` its run.json.
+    """
+    from obliviate.config import load_yaml, merge
+    from obliviate.runs import plan_unlearn, run_unlearn
+
+    if config is None:
+        tree: dict[str, Any] = {}
+    elif isinstance(config, dict):
+        tree = dict(config)
+    elif isinstance(config, str | os.PathLike):
+        tree = load_yaml(config)
+    else:
+        raise ConfigError(f"config is a YAML file or a mapping of options, not {type(config).__name__}")
+    given = {"method": method, "train": train, "lora": lora, "stop": stop, "benchmark": benchmark}
+    for key, value in given.items():
+        if value is not None and not isinstance(value, dict):
+            raise ConfigError(f"{key} options are a mapping such as {{'lr': 1e-4}}, not {value!r}")
+    tree = merge(tree, {k: v for k, v in given.items() if v})
+    if prompt_format is not None:
+        tree["prompt_format"] = prompt_format
+    plan = plan_unlearn(model, task, name, tree, out=out, resume=resume, overwrite=overwrite)
+    loaded = model if hasattr(model, "model") and hasattr(model, "tokenizer") else None
+    return run_unlearn(plan, loaded, in_place=in_place, progress=progress)  # type: ignore[arg-type]
+
+
+def report(
+    runs: Iterable[str | os.PathLike], out: str | os.PathLike = "report.html", **options: Any
+) -> dict[str, Path]:
+    """Write one self-contained HTML report (with .json and .csv beside it) comparing runs.
+
+    Options are those of :func:`obliviate.report.make_report` (``target``, ``retain``,
+    ``benchmark``, ``title``, ...). Returns the written files by kind.
+    """
+    from obliviate.report import make_report
+
+    return make_report(list(runs), out, **options)

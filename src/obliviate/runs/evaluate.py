@@ -1,0 +1,88 @@
+"""Evaluate a model on a benchmark, with every input checked before the model loads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from obliviate.errors import ConfigError, OutputExistsError
+from obliviate.results import Results
+
+if TYPE_CHECKING:
+    from obliviate.data.task import UnlearningTask
+
+from obliviate.runs.plan import load_task
+
+
+def evaluate(
+    model: Any,
+    benchmark: str | os.PathLike | UnlearningTask,
+    reference: Any = None,
+    out: str | os.PathLike | None = None,
+    *,
+    plan: str | list[str] | None = None,
+    metrics: str | Iterable[str] | None = None,
+    options: Any = None,
+    benchmark_options: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Results:
+    """Evaluate a model on a benchmark's metric plan, checking everything before the model loads.
+
+    Args:
+        model: a model spec, a loaded model (``run.model``) or any Scorer (an inference-time method).
+        benchmark: a prepared benchmark folder, a registered benchmark name, or a task.
+        reference: the retain-only model's run (folder, run.json, or its record); never a model.
+        out: the run folder whose run.json receives the results (None: in memory only). A
+            finished evaluation there is resumed: metrics already stored are not recomputed.
+        plan: a benchmark's plan name or a list of metric keys (default: the benchmark's own).
+        metrics: only these metrics (``"rouge,forget/prob"`` or a list) and what they need.
+        options: :class:`~obliviate.metrics.base.EvalOptions` or a mapping of its fields.
+        benchmark_options: builder options when ``benchmark`` is a registered benchmark's name.
+        overwrite: recompute the metrics already in ``out``.
+    """
+    from obliviate.config import build
+    from obliviate.data.task import UnlearningTask
+    from obliviate.evaluation import evaluate as run_evaluation
+    from obliviate.evaluation import plan_metrics
+    from obliviate.metrics.base import EvalOptions
+    from obliviate.models.io import load_model, resolve_model
+    from obliviate.results import load_reference
+
+    if isinstance(options, EvalOptions):
+        options.validate()
+    else:
+        if options is not None and not isinstance(options, dict):
+            raise ConfigError(f"eval options are a mapping of EvalOptions fields, not {type(options).__name__}")
+        options = build(EvalOptions, dict(options or {}), "eval")
+    if isinstance(benchmark, UnlearningTask):
+        if benchmark_options:
+            raise ConfigError("benchmark options apply to a registered benchmark's name, not to a loaded task")
+        task = benchmark
+    else:
+        task = load_task(str(benchmark), dict(benchmark_options or {}))[0]
+    ref = load_reference(reference) if reference is not None else None
+    selected = [m for m in metrics.split(",") if m.strip()] if isinstance(metrics, str) else metrics
+    plan_metrics(task, plan, selected, ref)  # fail fast, before the model loads
+    inputs: list[Path] = []
+    if isinstance(model, str | os.PathLike):
+        ref_model = resolve_model(model)
+        if isinstance(ref_model, Path):
+            inputs.append(ref_model.resolve())
+    elif getattr(model, "path", None):
+        inputs.append(Path(model.path).resolve())
+    if not isinstance(benchmark, UnlearningTask) and Path(str(benchmark)).expanduser().is_dir():
+        inputs.append(Path(str(benchmark)).expanduser().resolve())
+    if out is not None:
+        target = Path(out).expanduser().resolve()
+        for inp in inputs:
+            if target == inp or inp in target.parents:
+                raise OutputExistsError(
+                    f"--out {target} is the input folder {inp} (or inside it): obliviate never writes into "
+                    "its inputs; choose another --out, e.g. a run folder beside the model"
+                )
+    if isinstance(model, str | os.PathLike):
+        model = load_model(model)
+    return run_evaluation(model, task, plan=plan, reference=reference, out=out,
+                          metrics=selected, options=options, overwrite=overwrite)

@@ -1,0 +1,199 @@
+"""Plan an unlearning run: every option, the model, the benchmark and the output, checked first.
+
+:func:`plan_unlearn` loads no model. The method's ``train_defaults`` fill the training options the
+caller left unset. The :class:`UnlearnPlan` it returns is what :func:`obliviate.runs.run_unlearn`
+carries out and what run.json records (:meth:`UnlearnPlan.config`); a resume compares it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from obliviate.errors import ConfigError, OutputExistsError
+from obliviate.models.lora import LoraOptions
+from obliviate.training.loop import TrainConfig
+from obliviate.unlearning import StopOptions
+
+if TYPE_CHECKING:
+    from obliviate.data.task import UnlearningTask
+    from obliviate.methods.base import UnlearnMethod
+    from obliviate.models.io import LoadedModel
+
+
+@dataclass
+class UnlearnOptions:
+    """Every option of an unlearning run besides the method's own."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation (the method's train_defaults fill unset fields)
+    lora: LoraOptions = field(default_factory=LoraOptions)  # low-rank adapters instead of full fine-tuning
+    stop: StopOptions = field(default_factory=StopOptions)  # stopping rules on the logged losses
+    benchmark: dict[str, Any] = field(default_factory=dict)  # options of a registered benchmark's builder
+    prompt_format: Literal["auto", "chat", "plain"] = "auto"  # chat, plain or auto (the model's own recorded format, else its template)
+
+
+@dataclass
+class UnlearnPlan:
+    """A fully validated unlearning run, built before anything heavy loads."""
+
+    method: UnlearnMethod  # the method with its validated config
+    options: UnlearnOptions
+    model_spec: str  # the model as the caller named it
+    model_path: Path | None  # its folder, when it is one
+    benchmark_spec: str  # the benchmark as the caller named it
+    task: UnlearningTask
+    out: Path | None  # the run folder (None: keep everything in memory)
+    resume: bool = False
+    overwrite: bool = False
+    argv: list[str] | None = None  # the command line, when the run came from one
+
+    def config(self) -> dict[str, Any]:
+        """The resolved configuration as plain data (what run.json records and a resume compares)."""
+        from obliviate.config import to_dict
+
+        options = to_dict(self.options)
+        return {
+            "method": {"name": self.method.name, **to_dict(self.method.config)},
+            "train": options["train"],
+            "lora": options["lora"],
+            "stop": options["stop"],
+            "prompt_format": options["prompt_format"],
+            "model": self.model_spec,
+            "benchmark": self.benchmark_spec,
+            "benchmark_options": options["benchmark"],
+        }
+
+
+def plan_unlearn(
+    model: str | os.PathLike | LoadedModel,
+    benchmark: str | os.PathLike | UnlearningTask,
+    method: str | None = None,
+    options: dict[str, Any] | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    argv: list[str] | None = None,
+) -> UnlearnPlan:
+    """Validate an unlearning run; load no model.
+
+    Args:
+        model: a model spec (folder, registered name, hub id) or a loaded model.
+        benchmark: a prepared benchmark folder, a registered benchmark name, or a task.
+        method: the method's name (or ``options["method"]["name"]``).
+        options: an option tree: ``method``, ``train``, ``lora``, ``stop``, ``benchmark``,
+            ``prompt_format`` (what ``--config`` and dotted flags build).
+        out: the run folder; it must be new or empty unless ``resume`` or ``overwrite``.
+        resume: continue an interrupted run in ``out`` (same options only).
+        overwrite: replace what ``out`` holds.
+        argv: the command line to record.
+
+    Raises:
+        ConfigError: an unknown or invalid option, method or benchmark.
+        OutputExistsError: ``out`` exists, or is one of the inputs.
+    """
+    from obliviate.models.io import check_output, resolve_model
+
+    chosen, built = resolve_options(method, options)
+    if hasattr(model, "model") and hasattr(model, "tokenizer"):
+        model_spec, model_path = str(model.source), (Path(model.path).resolve() if model.path else None)
+    else:
+        ref = resolve_model(model)
+        model_spec, model_path = str(model), (ref.resolve() if isinstance(ref, Path) else None)
+    task, bench_spec, bench_path, built.benchmark = _task(benchmark, built.benchmark)
+    out_path = None
+    if out is not None:
+        out_path = Path(out).expanduser().resolve()
+        for inp in (model_path, bench_path):
+            if inp is not None and (inp == out_path or out_path in inp.parents):
+                raise OutputExistsError(
+                    f"input {inp} lies inside the output {out_path}: obliviate never writes over its inputs; choose another --out"
+                )
+        check_output(out_path, overwrite=overwrite or resume, inputs=(model_path, bench_path))
+    return UnlearnPlan(chosen, built, model_spec, model_path, bench_spec, task, out_path, resume, overwrite, argv)
+
+
+def resolve_options(method: str | None, options: dict[str, Any] | None) -> tuple[UnlearnMethod, UnlearnOptions]:
+    """The method with its config and the run's options, validated (no model, no benchmark).
+
+    The method's ``train_defaults`` fill the ``train`` fields that ``options`` leaves unset.
+    """
+    from obliviate.config import build
+    from obliviate.methods.base import METHODS, resolve_method
+
+    tree = dict(options or {})
+    method_tree = tree.pop("method", None) or {}
+    if not isinstance(method_tree, dict):
+        raise ConfigError("method is a group of options; set its fields, e.g. --method.beta 0.1")
+    method_tree = dict(method_tree)
+    name = method or method_tree.pop("name", None)
+    method_tree.pop("name", None)
+    if not name:
+        raise ConfigError(f"choose a method (--method NAME); available: {', '.join(METHODS.names())}")
+    chosen = resolve_method(name, method_tree)
+    train_tree = tree.pop("train", None) or {}
+    if not isinstance(train_tree, dict):
+        raise ConfigError("train is a group of options; set its fields, e.g. --train.lr 1e-4")
+    built = build(UnlearnOptions, {**tree, "train": {**type(chosen).train_defaults, **train_tree}})
+    check_compatible(chosen, built)
+    return chosen, built
+
+
+def _task(benchmark: Any, options: dict[str, Any]) -> tuple[UnlearningTask, str, Path | None, dict[str, Any]]:
+    """The task, its spec as recorded, its folder (if any) and its typed builder options."""
+    from obliviate.data.task import UnlearningTask
+
+    if isinstance(benchmark, UnlearningTask):
+        if options:
+            raise ConfigError("benchmark options apply to a registered benchmark's name, not to a loaded task")
+        source = getattr(benchmark, "source", "") or benchmark.name
+        folder = Path(source).expanduser()
+        typed = dict(getattr(benchmark, "source_options", {}) or {})
+        return benchmark, str(source), (folder.resolve() if folder.is_dir() else None), typed
+    task, typed = load_task(str(benchmark), options)
+    folder = Path(str(benchmark)).expanduser()
+    return task, str(benchmark), (folder.resolve() if folder.is_dir() else None), typed
+
+
+def load_task(spec: str, builder_options: dict[str, Any]) -> tuple[UnlearningTask, dict[str, Any]]:
+    """A prepared benchmark folder, or a registered benchmark built with its options.
+
+    Returns:
+        ``(task, the builder options converted to their annotated types)``.
+    """
+    from obliviate.benchmarks import BENCHMARKS
+    from obliviate.data.task import UnlearningTask
+    from obliviate.prepare import check_benchmark_options, coerce_benchmark_options
+    from obliviate.registry import suggest
+
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if builder_options:
+            raise ConfigError(f"--benchmark.* options apply to registered benchmarks; {path} is a prepared folder")
+        return UnlearningTask.load(path), {}
+    if spec in BENCHMARKS:
+        builder = BENCHMARKS.get(spec)
+        check_benchmark_options(builder, builder_options, spec)
+        typed = coerce_benchmark_options(builder, builder_options)
+        return builder(**typed), typed
+    if path.suffix or "/" in spec or spec.startswith("."):
+        raise ConfigError(f"benchmark folder {spec} does not exist; prepare one with `obliviate prepare --out DIR`")
+    raise ConfigError(
+        f"benchmark {spec!r} is neither a prepared benchmark folder nor a registered benchmark."
+        f"{suggest(spec, BENCHMARKS.names())} Registered: {', '.join(BENCHMARKS.names())}; "
+        "prepare a folder with `obliviate prepare --out DIR` and pass DIR/benchmark."
+    )
+
+
+def check_compatible(method: UnlearnMethod, options: UnlearnOptions) -> None:
+    """Reject option combinations that cannot work, before loading anything."""
+    lora = options.lora
+    if lora.enabled and lora.init == "fila" and not method.uses_retain:
+        raise ConfigError(
+            f"lora.init fila needs forget/retain pairs (a retain split), and method {method.name!r} uses no "
+            "retain data; use a method with a retain term or --lora.init default"
+        )
+    if lora.enabled and lora.init == "fila" and lora.save == "adapter":
+        raise ConfigError("lora.init fila rewrites the base weights, so --lora.save adapter cannot reproduce the model; use merged")

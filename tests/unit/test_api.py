@@ -1,0 +1,175 @@
+"""The Python API: the README's example as written, equal to the CLI; copies, defaults, formats, laziness."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import obliviate as ob
+from obliviate.cli.main import main
+from obliviate.errors import ConfigError
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+# Keys of run.json that differ between two identical runs (clocks, the command line, where the
+# evaluated model was named from).
+VOLATILE = {"timings", "started_at", "finished_at", "argv"}
+
+
+def readme_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"```python\n(import obliviate as ob\n.*?)```", text, re.S)
+    assert match, "the README lost its Python example"
+    return match.group(1)
+
+
+def comparable(data: dict[str, Any]) -> dict[str, Any]:
+    """run.json without what legitimately differs between two identical runs."""
+    out = {k: v for k, v in data.items() if k not in VOLATILE}
+    out["train"] = {k: v for k, v in out["train"].items() if k != "seconds"}
+    out["eval"] = {k: v for k, v in out["eval"].items() if k not in ("seconds", "model")}
+    return out
+
+
+@pytest.fixture()
+def prepared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``prep/target`` and ``prep/retain`` (tiny models) and the retain-only run ``runs/retain``, in the cwd."""
+    from obliviate.models.io import save_model
+
+    monkeypatch.chdir(tmp_path)
+    for role in ("target", "retain"):
+        lm = ob.load_model("tiny")
+        save_model(lm.model, lm.tokenizer, Path("prep") / role)
+    ob.evaluate("prep/retain", ob.load_benchmark("fictional", n_people=18), out="runs/retain")
+    return tmp_path
+
+
+def test_readme_example_runs_as_written_and_equals_the_cli(prepared: Path) -> None:
+    scope: dict[str, Any] = {}
+    exec(compile(readme_example(), str(README), "exec"), scope)  # noqa: S102 (the README's own code)
+    res = scope["res"]
+    assert 0.0 <= res["forget_quality"] <= 1.0
+    assert len(res.per_item("forget/rouge")) == 20  # 2 forget people x 10 facts
+    assert Path("report.html").is_file()
+
+    args = ["--benchmark", "fictional", "--benchmark.n_people", "18"]
+    assert main(["unlearn", "--model", "prep/target", *args, "--method", "npo", "--method.beta", "0.1",
+                 "--train.lr", "1e-4", "--out", "runs/cli"]) == 0
+    assert main(["eval", "--model", "runs/cli/model", *args, "--reference", "runs/retain", "--out", "runs/cli"]) == 0
+    api = json.loads(Path("runs/npo/run.json").read_text())
+    cli = json.loads(Path("runs/cli/run.json").read_text())
+    assert api["schema"] == cli["schema"] == 2
+    assert api["config"]["train"]["epochs"] == 5.0  # NPO's train_defaults under the caller's lr
+    assert api["config"]["train"]["lr"] == 1e-4 and api["config"]["method"]["beta"] == 0.1
+    assert api["model"]["output"].endswith("runs/npo/model") and cli["model"]["output"].endswith("runs/cli/model")
+    for record in (api, cli):
+        record["model"].pop("output")
+    api_metrics, cli_metrics = api.pop("metrics"), cli.pop("metrics")
+    assert comparable(api) == comparable(cli)
+    assert api_metrics.keys() == cli_metrics.keys()
+    for key, entry in api_metrics.items():
+        a, c = entry["aggregate"], cli_metrics[key]["aggregate"]
+        assert (a is None and c is None) or a == pytest.approx(c, rel=1e-6, abs=1e-9), key
+
+
+def test_unlearn_copies_the_callers_model_unless_in_place() -> None:
+    import torch
+
+    task = ob.load_benchmark("fictional", n_people=6, n_world=2)
+    model = ob.load_model("tiny")
+    before = {k: v.clone() for k, v in model.model.state_dict().items()}
+    run = ob.unlearn(model, task, "ga", train={"max_steps": 2, "lr": 1e-3}, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in model.model.state_dict().items())
+    moved = max(float((before[k] - v).abs().max()) for k, v in run.model.model.state_dict().items())
+    assert moved > 0
+    assert run.record.path is None and run.record.train["extra"] == {}
+    assert run.status == "completed" and run.record.config["train"]["max_steps"] == 2
+    ob.unlearn(model, task, "ga", train={"max_steps": 2, "lr": 1e-3}, in_place=True, progress=False)
+    assert any(not torch.equal(before[k], v) for k, v in model.model.state_dict().items())
+
+
+def test_unlearn_uses_the_prompt_format_the_model_records() -> None:
+    """A model fine-tuned in the plain format is unlearned in it, although its tokenizer has a chat template."""
+    task = ob.load_benchmark("fictional", n_people=6, n_world=2)
+    model = ob.load_model("tiny")
+    model.tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
+    chat = ob.unlearn(model, task, "ga", train={"max_steps": 1}, progress=False)
+    assert chat.record.data["prompt_format"] == "chat"
+    model.meta = {"prompt_format": "plain"}
+    plain = ob.unlearn(model, task, "ga", train={"max_steps": 1}, progress=False)
+    assert plain.record.data["prompt_format"] == "plain"
+    assert plain.model.meta["prompt_format"] == "plain"
+
+
+def test_every_call_checks_its_options_before_a_model_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_loading(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr("obliviate.models.io.load_model", no_loading)
+    with pytest.raises(ConfigError, match="Did you mean 'beta'"):
+        ob.unlearn("tiny", "fictional", "npo", method={"bta": 0.1}, out=tmp_path / "a")
+    with pytest.raises(ConfigError, match="train.lr"):
+        ob.unlearn("tiny", "fictional", "npo", train={"lr": -1.0})
+    with pytest.raises(ConfigError, match="n_peple"):
+        ob.unlearn("tiny", "fictional", "npo", benchmark={"n_peple": 6})
+    with pytest.raises(ConfigError, match="Did you mean 'mia_min_k'"):
+        ob.evaluate("tiny", "fictional", metrics="mia_min_kk")
+    with pytest.raises(ConfigError, match="unknown option 'eval.k_'"):
+        ob.evaluate("tiny", "fictional", options={"k_": 0.2})
+    assert not (tmp_path / "a").exists()
+
+
+def test_eval_refuses_to_write_into_its_inputs(tmp_path: Path) -> None:
+    from obliviate.errors import OutputExistsError
+    from obliviate.models.io import save_model
+
+    lm = ob.load_model("tiny")
+    save_model(lm.model, lm.tokenizer, tmp_path / "m")
+    task = ob.load_benchmark("fictional", n_people=6, n_world=2)
+    task.save(tmp_path / "bench")
+    for out in (tmp_path / "m", tmp_path / "bench", tmp_path / "bench" / "x"):
+        with pytest.raises(OutputExistsError, match="never writes into its inputs"):
+            ob.evaluate(tmp_path / "m", tmp_path / "bench", out=out, metrics="forget/prob")
+    assert not (tmp_path / "m" / "run.json").exists() and not (tmp_path / "bench" / "run.json").exists()
+
+
+def test_the_package_imports_no_torch_until_asked() -> None:
+    code = (
+        "import sys, obliviate as ob; assert 'torch' not in sys.modules, 'import obliviate loaded torch'; "
+        "assert callable(ob.unlearn) and callable(ob.evaluate) and callable(ob.load_benchmark); "
+        "print(set(dir(ob)) >= {'unlearn', 'evaluate', 'report', 'load_model', 'load_run'})"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    with pytest.raises(AttributeError, match="no attribute 'unlern'"):
+        ob.unlern  # noqa: B018
+
+
+def test_a_run_record_of_schema_1_still_loads(tmp_path: Path) -> None:
+    """Files written before run.json had a schema version read as the current schema."""
+    old = {"kind": "unlearn", "status": "completed", "config": {"method": {"name": "npo", "beta": 0.1}},
+           "train": {"steps": 3, "log": [{"step": 1, "loss": 0.5}]},
+           "metrics": {"forget/rouge": {"aggregate": None, "values": [0.5, None], "item_ids": ["a", "b"]}}}
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    record = ob.load_run(tmp_path)
+    assert record.schema == 2 and record.method == "npo" and record.status == "completed"
+    assert record["forget/rouge"] is None and record.aggregate("forget/rouge") is None
+    assert record.per_item("forget/rouge") == {"a": 0.5, "b": None}
+    assert record.train_log == [{"step": 1, "loss": 0.5}]
+    eval_only = {"metrics": {"forget/prob": {"aggregate": 0.25, "values": [0.25], "item_ids": ["a"]}}}
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "run.json").write_text(json.dumps(eval_only))
+    assert ob.load_run(tmp_path / "e").kind == "eval"
+    assert math.isclose(ob.load_run(tmp_path / "e")["forget/prob"], 0.25)
+    (tmp_path / "n").mkdir()
+    (tmp_path / "n" / "run.json").write_text(json.dumps({"schema": 99}))
+    with pytest.raises(ob.DataError, match="newer than this obliviate reads"):
+        ob.load_run(tmp_path / "n")
