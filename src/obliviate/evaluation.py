@@ -134,7 +134,14 @@ def _select(keys: list[str], selectors: Iterable[str], task: UnlearningTask) -> 
 
 
 def _check_reference_identity(task: UnlearningTask, reference: Mapping[str, Any]) -> None:
+    """Refuse a reference evaluated on another benchmark: by content when it recorded it, else by name."""
     info = reference.get("eval", {})
+    theirs = (info.get("identity") or {}).get("benchmark") if isinstance(info.get("identity"), Mapping) else None
+    if isinstance(theirs, str) and len(theirs) == 64 and theirs != task.fingerprint():
+        raise ConfigError(
+            f"the reference was evaluated on another benchmark than this run's {task.name!r} (same name, other "
+            "content: another seed, size or split); evaluate the retain-only model on the same prepared benchmark"
+        )
     for field, ours in (("benchmark", task.name), ("benchmark_version", task.version)):
         theirs = info.get(field)
         if theirs is not None and ours and theirs != ours:
@@ -223,6 +230,40 @@ def make_scorer(source: Any, options: EvalOptions, model: Any = None) -> tuple[C
     return cached, model, name
 
 
+def evaluation_identity(source: Any, task: UnlearningTask, options: EvalOptions) -> dict[str, Any]:
+    """What makes stored metrics reusable: the model's weights, the benchmark's content, the options."""
+    from obliviate.models.io import model_fingerprint
+
+    if hasattr(source, "model") and hasattr(source, "tokenizer"):
+        model = model_fingerprint(source)
+    else:  # a Scorer (an inference-time method): identified by its kind and what it wraps
+        model = f"scorer:{type(source).__name__}:{getattr(source, 'source', '')}"
+    fingerprint = getattr(task, "fingerprint", None)
+    return {
+        "model": model,
+        "benchmark": fingerprint() if callable(fingerprint) else f"{task.name}@{task.version}",
+        "options": dataclasses.asdict(options),
+    }
+
+
+def check_same_evaluation(out: Any, stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> None:
+    """Refuse to resume into ``out`` when its metrics belong to another model, benchmark or options."""
+    if stored == identity:
+        return
+    if not isinstance(stored, Mapping):
+        raise ConfigError(
+            f"{out} already holds metrics, computed by an evaluation that did not record which model, "
+            "benchmark and options they belong to; pass --overwrite (overwrite=True) to recompute them, "
+            "or choose another --out"
+        )
+    what = {"model": "another model", "benchmark": "another benchmark", "options": "other evaluation options"}
+    differs = [text for key, text in what.items() if stored.get(key) != identity.get(key)]
+    raise ConfigError(
+        f"{out} holds metrics of {' and '.join(differs)}; they cannot be resumed for this one. Pass "
+        "--overwrite (overwrite=True) to recompute them here, or choose another --out"
+    )
+
+
 def _without_results(data: dict[str, Any]) -> dict[str, Any]:
     """Run data without the keys an evaluation writes (for ``overwrite``)."""
     return {k: v for k, v in data.items() if k not in ("metrics", "generations", "skipped")}
@@ -246,7 +287,9 @@ class _Writer:
         entries, gens, skipped, info = self.entries, self.generations, self.skipped, self.data["eval"]
         self.data = merge_metrics(self.data, entries, gens, skipped)
         if self.out is not None:
-            self.data = update_run(self.out, lambda d: {**merge_metrics(d, entries, gens, skipped), "eval": info})
+            self.data = update_run(
+                self.out, lambda d: {"kind": "eval", **merge_metrics(d, entries, gens, skipped), "eval": info}
+            )
         self.entries, self.generations, self.skipped = {}, {}, {}
 
 
@@ -289,9 +332,9 @@ def evaluate(
         data = _without_results(data)
         if out is not None:
             update_run(out, _without_results)
-    previous = data.get("eval", {}).get("options")
-    if data.get("metrics") and previous and previous != dataclasses.asdict(options):
-        log.warning("resuming %s with other eval options than its stored metrics used", out)
+    identity = evaluation_identity(scorer_or_model, task, options)
+    if data.get("metrics") and out is not None:
+        check_same_evaluation(out, data.get("eval", {}).get("identity"), identity)
     seconds: dict[str, float] = {}
     data["eval"] = {
         "benchmark": task.name,
@@ -300,6 +343,7 @@ def evaluate(
         "options": dataclasses.asdict(options),
         "reference": str(reference) if isinstance(reference, str | os.PathLike) else (None if ref is None else "given"),
         "model": model_name,
+        "identity": identity,
         "seconds": seconds,
     }
     ctx = EvalContext(task, scorer, options, ref, dict(data.get("metrics", {})), model)

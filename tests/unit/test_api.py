@@ -35,6 +35,7 @@ def comparable(data: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in data.items() if k not in VOLATILE}
     out["train"] = {k: v for k, v in out["train"].items() if k != "seconds"}
     out["eval"] = {k: v for k, v in out["eval"].items() if k not in ("seconds", "model")}
+    out["eval"]["identity"] = {k: v for k, v in out["eval"]["identity"].items() if k != "model"}  # two folders
     return out
 
 
@@ -138,6 +139,45 @@ def test_eval_refuses_to_write_into_its_inputs(tmp_path: Path) -> None:
         with pytest.raises(OutputExistsError, match="never writes into its inputs"):
             ob.evaluate(tmp_path / "m", tmp_path / "bench", out=out, metrics="forget/prob")
     assert not (tmp_path / "m" / "run.json").exists() and not (tmp_path / "bench" / "run.json").exists()
+
+
+def test_eval_resumes_only_the_same_model_benchmark_and_options(tmp_path: Path) -> None:
+    """Metrics of one model are never reused (and relabelled) for another evaluated into the same folder."""
+    from obliviate.models.io import save_model
+
+    for name in ("a", "b"):
+        lm = ob.load_model("tiny")
+        save_model(lm.model, lm.tokenizer, tmp_path / name)
+    task = ob.load_benchmark("fictional", n_people=6, n_world=2)
+    out = tmp_path / "run"
+    first = ob.evaluate(tmp_path / "a", task, out=out, metrics="forget/prob")
+    again = ob.evaluate(tmp_path / "a", task, out=out, metrics="forget/prob")  # same model: resumed
+    assert again["forget/prob"] == first["forget/prob"]
+    with pytest.raises(ConfigError, match="another model"):
+        ob.evaluate(tmp_path / "b", task, out=out, metrics="forget/prob")
+    with pytest.raises(ConfigError, match="other evaluation options"):
+        ob.evaluate(tmp_path / "a", task, out=out, metrics="forget/prob", options={"max_items": 2})
+    other = ob.load_benchmark("fictional", n_people=6, n_world=2, seed=7)
+    with pytest.raises(ConfigError, match="another benchmark"):
+        ob.evaluate(tmp_path / "a", other, out=out, metrics="forget/prob")
+    assert ob.load_run(out).data["eval"]["model"].endswith("a")  # nothing was relabelled
+    ob.evaluate(tmp_path / "b", task, out=out, metrics="forget/prob", overwrite=True)
+    assert ob.load_run(out).data["eval"]["model"].endswith("b")
+
+
+def test_a_reference_of_another_benchmark_content_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fictional task is named fictional@1/forget10; the reference check compares content."""
+    task = ob.load_benchmark("fictional", n_people=6, n_world=2)
+    ob.evaluate("tiny", task, out=tmp_path / "retain", metrics="forget/truth_ratio")
+    other = ob.load_benchmark("fictional", n_people=6, n_world=2, seed=7)
+    assert other.name == task.name and other.fingerprint() != task.fingerprint()
+
+    def no_loading(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a model was loaded before the reference was checked")
+
+    monkeypatch.setattr("obliviate.models.io.load_model", no_loading)
+    with pytest.raises(ConfigError, match="another benchmark"):
+        ob.evaluate("tiny", other, reference=tmp_path / "retain", metrics="forget_quality")
 
 
 def test_the_package_imports_no_torch_until_asked() -> None:

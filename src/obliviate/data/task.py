@@ -10,6 +10,7 @@ so that a prepared benchmark is reloaded exactly, without regenerating it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,22 @@ class UnlearningTask:
     splits: dict[str, list[Record]] = field(default_factory=dict)
     templates: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = field(default="", compare=False)  # how the caller named it (a folder, a benchmark); not saved
+    source_options: dict[str, Any] = field(default_factory=dict, compare=False)  # the builder options it was built with; not saved
+
+    def fingerprint(self) -> str:
+        """A content hash (sha256, hex) of the name, every split's records in order, and the templates.
+
+        Equal for a task and its save/load round trip; different when any record changes. Runs
+        record it, so a reference model evaluated on another benchmark is refused.
+        """
+        h = hashlib.sha256(json.dumps({"name": self.name, "templates": self.templates}, sort_keys=True).encode())
+        for split, records in self.all_splits().items():
+            h.update(f"\n[{split}]\n".encode())
+            for r in records:
+                h.update(json.dumps(r.to_dict(), sort_keys=True, ensure_ascii=False).encode())
+                h.update(b"\n")
+        return h.hexdigest()
 
     def all_splits(self) -> dict[str, list[Record]]:
         """Core and named splits in one mapping."""

@@ -7,6 +7,7 @@ crash leaves either the old output or the new one, never half of one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -130,6 +131,36 @@ def load_model(
     if isinstance(resolved, Path) and (resolved / MODEL_META).is_file():
         meta = json.loads((resolved / MODEL_META).read_text(encoding="utf-8"))
     return LoadedModel(model, tokenizer, str(spec), str(resolved) if isinstance(resolved, Path) else None, meta)
+
+
+def model_fingerprint(model: LoadedModel) -> str:
+    """The identity of a model's weights, cheap enough to check on every resume.
+
+    A model read from a folder is identified by each file's name, size and modification time and
+    by the headers of its safetensors files (tensor names, shapes, dtypes, offsets), without
+    reading the weights; a model that lives only in memory, by a hash of its weights.
+    """
+    h = hashlib.sha256()
+    folder = Path(model.path) if model.path else None
+    if folder is not None and folder.is_dir():
+        h.update(b"folder")
+        for f in sorted(folder.iterdir()):
+            if not f.is_file():
+                continue
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+            if f.suffix == ".safetensors":
+                with f.open("rb") as fh:
+                    size = int.from_bytes(fh.read(8), "little")
+                    h.update(fh.read(min(size, 1 << 26)))
+        return "folder:" + h.hexdigest()
+    import torch
+
+    h.update(b"memory")
+    for name, tensor in sorted(model.model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return "memory:" + h.hexdigest()
 
 
 def check_output(out: str | os.PathLike, *, overwrite: bool, inputs: tuple[Any, ...] = ()) -> Path:

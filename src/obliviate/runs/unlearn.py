@@ -94,6 +94,7 @@ def record_footer(
             "spec": plan.benchmark_spec,
             "name": task.name,
             "version": task.version,
+            "fingerprint": task.fingerprint(),
             "metadata": task.metadata,
             "sizes": {"forget": len(task.forget), "retain": len(task.retain), "holdout": len(task.holdout)},
         },
