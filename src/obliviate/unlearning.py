@@ -9,6 +9,7 @@ unlearned model with the training result.
 from __future__ import annotations
 
 import copy
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from obliviate.data.formatting import PromptFormatter, encode_record, make_collate, warn_truncated
 from obliviate.data.records import QA
 from obliviate.data.task import UnlearningTask
-from obliviate.errors import DataError
+from obliviate.errors import ConfigError, DataError
 from obliviate.methods.base import MethodContext, UnlearnMethod
 from obliviate.models.lora import LoraOptions
 from obliviate.training.loop import TrainConfig, TrainResult, train
@@ -29,6 +30,12 @@ class StopOptions:
 
     forget_loss_above: float = 0.0  # stop once the forget NLL (mean per token) reaches this (0: off)
     retain_loss_below: float = 0.0  # stop if the retain NLL rises above this ceiling (0: off)
+
+    def validate(self) -> None:
+        for name in ("forget_loss_above", "retain_loss_below"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"stop.{name} must be a finite number of 0 or more (0: off), got {value}")
 
 
 def build_items(

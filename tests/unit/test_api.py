@@ -213,3 +213,12 @@ def test_a_run_record_of_schema_1_still_loads(tmp_path: Path) -> None:
     (tmp_path / "n" / "run.json").write_text(json.dumps({"schema": 99}))
     with pytest.raises(ob.DataError, match="newer than this obliviate reads"):
         ob.load_run(tmp_path / "n")
+
+
+def test_the_run_record_keeps_what_a_method_computed() -> None:
+    """RMU's resolved steering coefficient (steering_scale x the forget activations' norm) is recorded."""
+    task = ob.load_benchmark("fictional", n_people=6, n_world=2)
+    run = ob.unlearn(ob.load_model("tiny"), task, "rmu", train={"max_steps": 1}, progress=False)
+    coeff = run.record.train["extra"]["rmu_steering_coeff"]
+    assert isinstance(coeff, float) and coeff > 0
+    assert run.record.data["benchmark"]["fingerprint"] == task.fingerprint()

@@ -60,11 +60,19 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError on values that cannot work, before anything is loaded."""
+        for name in ("lr", "epochs", "warmup", "weight_decay", "max_grad_norm"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"train.{name} must be a finite number of 0 or more, got {value}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ConfigError("train.batch_size and train.grad_accum must be at least 1")
-        if self.max_steps < 0 or self.epochs < 0 or (self.max_steps == 0 and self.epochs == 0):
+        for name in ("batch_size", "grad_accum", "max_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_steps", "save_every", "seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be 0 or more, got {getattr(self, name)}")
+        if self.max_steps == 0 and self.epochs == 0:
             raise ConfigError("set train.epochs > 0 or train.max_steps > 0")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"train.schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
@@ -236,6 +244,7 @@ def train(
         state = load_checkpoint(checkpoint_dir, acc.unwrap_model(model), optimizer, scheduler)
         log.info("resumed from %s at step %d", checkpoint_dir, state["step"])
     micro = _micro_batches(len(items), cfg, total_steps * cfg.grad_accum, lengths)
+    last_good = [torch.empty_like(p) for p in params]  # the weights before each update (restored if it blows up)
     history: list[dict[str, float]] = state["log"]
     step = state["step"]
     stopped = "completed" if not cfg.max_steps else "max_steps"
@@ -272,7 +281,18 @@ def train(
                 stopped = f"diverged: non-finite loss or gradient at step {step + 1} (loss={logs_acc.get('loss')}); the weights are those of step {step}"
                 log.error(stopped)
                 break
+            with torch.no_grad():
+                for kept, p in zip(last_good, params):
+                    kept.copy_(p.detach())
             optimizer.step()
+            if not weights_finite(params):  # e.g. an absurd learning rate: keep the weights of the last good step
+                with torch.no_grad():
+                    for kept, p in zip(last_good, params):
+                        p.copy_(kept)
+                stopped = (f"diverged: the update of step {step + 1} made the weights non-finite or absurdly large "
+                           f"(loss={logs_acc.get('loss')}); the weights are those of step {step}")
+                log.error(stopped)
+                break
             scheduler.step()
             step += 1
             logs_acc = {"step": step, "lr": scheduler.get_last_lr()[0], **logs_acc}
@@ -294,6 +314,14 @@ def train(
     acc.wait_for_everyone()
     model.eval()
     return TrainResult(history, step, time.perf_counter() - start, stopped, use_bf16)
+
+
+def weights_finite(params: Sequence[Any]) -> bool:
+    """Whether every weight is finite and no tensor's L2 norm overflows its dtype (weights near 1e19+)."""
+    import torch
+
+    with torch.no_grad():
+        return all(bool(torch.isfinite(torch.linalg.vector_norm(p.detach()))) for p in params)
 
 
 def _save(acc: Any, directory: Path, model: Any, optimizer: Any, scheduler: Any, step: int, history: list) -> None:

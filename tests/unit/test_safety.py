@@ -1,0 +1,57 @@
+"""Bad values are refused before anything loads; a run that blows up never saves non-finite weights as good."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from obliviate.cli.main import main
+
+BASE = ["unlearn", "--model", "tiny", "--benchmark", "fictional", "--benchmark.n_people", "6",
+        "--benchmark.n_world", "2", "--train.bf16", "off", "--method", "ga"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "named"),
+    [
+        ("--train.lr", "inf", "train.lr"), ("--train.lr", "nan", "train.lr"), ("--train.lr", "-1e-4", "train.lr"),
+        ("--train.lr", "0", "train.lr"), ("--train.max_length", "0", "train.max_length"),
+        ("--train.batch_size", "0", "train.batch_size"), ("--train.epochs", "-1", "train.epochs"),
+        ("--train.max_steps", "-3", "train.max_steps"), ("--train.save_every", "-1", "train.save_every"),
+        ("--train.warmup", "-0.1", "train.warmup"), ("--train.weight_decay", "inf", "train.weight_decay"),
+        ("--train.max_grad_norm", "nan", "train.max_grad_norm"), ("--stop.forget_loss_above", "-1", "stop.forget_loss_above"),
+    ],
+)
+def test_bad_numbers_are_refused_before_the_model_loads(
+    flag: str, value: str, named: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr("obliviate.models.io.load_model", no_loading)
+    assert main([*BASE, "--out", str(tmp_path / "run"), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_absurd_learning_rate_keeps_the_last_good_weights(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """lr 1e30 makes the first update's weights ~1e30: the run stops as diverged with the weights before it."""
+    import torch
+    from safetensors.torch import load_file
+
+    from obliviate.models import load_model
+
+    out = tmp_path / "run"
+    assert main([*BASE, "--out", str(out), "--train.lr", "1e30", "--train.max_steps", "4",
+                 "--train.max_grad_norm", "0"]) == 3
+    assert "diverged" in capsys.readouterr().err
+    data = json.loads((out / "run.json").read_text())
+    assert data["status"] == "diverged" and data["train"]["steps"] == 0
+    saved = load_file(str(out / "model" / "model.safetensors"))
+    start = load_model("tiny").model.state_dict()
+    assert all(math.isfinite(float(t.abs().max())) for t in saved.values())
+    assert all(torch.equal(saved[k], start[k]) for k in saved)  # the weights of step 0, not of the blown-up update
