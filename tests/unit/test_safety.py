@@ -55,3 +55,60 @@ def test_an_absurd_learning_rate_keeps_the_last_good_weights(tmp_path: Path, cap
     start = load_model("tiny").model.state_dict()
     assert all(math.isfinite(float(t.abs().max())) for t in saved.values())
     assert all(torch.equal(saved[k], start[k]) for k in saved)  # the weights of step 0, not of the blown-up update
+
+
+def _run_folder(path: Path, rouge: float) -> Path:
+    path.mkdir(parents=True)
+    record = {"schema": 2, "kind": "eval", "metrics": {"forget/rouge": {
+        "aggregate": rouge, "values": [rouge], "item_ids": ["a"], "direction": "lower", "description": "ROUGE"}}}
+    (path / "run.json").write_text(json.dumps(record))
+    return path
+
+
+def test_the_report_never_writes_over_files_it_did_not_create(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = _run_folder(tmp_path / "runs" / "npo", 0.2)
+    retain = _run_folder(tmp_path / "runs" / "retain", 0.1)
+    before = (run / "run.json").read_bytes()
+    # out beside a run's own run.json: refused even with --overwrite
+    for flags in ([], ["--overwrite"]):
+        assert main(["report", str(run), str(retain), "--out", str(run / "run.html"), *flags]) == 2
+        assert "belongs to the run" in capsys.readouterr().err
+    assert (run / "run.json").read_bytes() == before and not (run / "run.html").exists()
+    # a model folder's config.json: refused
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    assert main(["report", str(run), "--out", str(model / "config.html")]) == 2
+    assert (model / "config.json").read_text() == "{}"
+    # a user's own file next to the page: refused, unless --overwrite
+    (tmp_path / "notes.csv").write_text("mine")
+    assert main(["report", str(run), str(retain), "--out", str(tmp_path / "notes.html")]) == 2
+    assert "was not written by `obliviate report`" in capsys.readouterr().err
+    assert (tmp_path / "notes.csv").read_text() == "mine"
+    assert main(["report", str(run), str(retain), "--out", str(tmp_path / "notes.html"), "--overwrite"]) == 0
+    # a report replaces its own earlier files without being asked
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), str(retain), "--out", str(out)]) == 0
+    assert main(["report", str(run), str(retain), "--out", str(out)]) == 0
+    assert (tmp_path / "report.csv").read_text().startswith("model,role,method")
+
+
+def test_an_interrupted_overwrite_leaves_no_stale_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`unlearn --overwrite` moves the old run aside first: killed mid-run, no old model or metrics remain."""
+    from obliviate.methods.ga import GA
+
+    out = tmp_path / "run"
+    assert main([*BASE, "--out", str(out), "--train.max_steps", "1"]) == 0
+    record = json.loads((out / "run.json").read_text())
+    record["metrics"] = {"forget/rouge": {"aggregate": 0.9, "values": [], "item_ids": []}}
+    (out / "run.json").write_text(json.dumps(record))
+
+    def interrupted(self: object, model: object, batch: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GA, "loss", interrupted)
+    assert main([*BASE, "--out", str(out), "--train.max_steps", "1", "--overwrite"]) == 130
+    data = json.loads((out / "run.json").read_text())
+    assert data["status"] == "running" and "metrics" not in data
+    assert not (out / "model").exists()  # the old model is gone, not mixed with the new options
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # nothing left aside

@@ -38,6 +38,7 @@ def add_parser(sub: Any, name: str = "report", help_text: str = DEFAULT_HELP) ->
     p.add_argument("--leak-metric", default="forget/rouge", help="per-item metric that flags leaking forget items (default: forget/rouge)")
     p.add_argument("--leak-threshold", type=float, default=0.5, help="an answer leaks above this value and above the retain-only model's (default: 0.5)")
     p.add_argument("--title", help="the page's title (default: names the benchmark)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files that an earlier report did not write")
     return p
 
 
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace, extra: list[str] | None = None) -> int:
         leak_metric=args.leak_metric,
         leak_threshold=args.leak_threshold,
         title=args.title,
+        overwrite=args.overwrite,
     )
     for kind, path in written.items():
         print(f"wrote {kind:4s} {path}")

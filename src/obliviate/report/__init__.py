@@ -31,6 +31,7 @@ def make_report(
     leak_metric: str = "forget/rouge",
     leak_threshold: float = 0.5,
     title: str | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Read runs and write ``out`` (HTML) with ``.json`` and ``.csv`` files next to it.
 
@@ -43,16 +44,18 @@ def make_report(
         leak_metric: the per-item metric that decides which forget items leak.
         leak_threshold: an answer leaks above this value (and above the retain-only model's).
         title: the page's title.
+        overwrite: replace existing files that an earlier report did not write (never a run's or
+            a model's own files).
 
     Returns:
         The written files by kind: ``html``, ``json``, ``csv``.
     """
-    output_paths(out)  # a bad --out fails before any run is read
+    output_paths(out, overwrite=overwrite)  # a bad --out fails before any run is read
     loaded = load_runs(runs, target=target, retain=retain)
     report = build_report(
         loaded, benchmark=benchmark, leak_metric=leak_metric, leak_threshold=leak_threshold, title=title
     )
-    return write_report(report, out)
+    return write_report(report, out, overwrite=overwrite)
 
 
 __all__ = [

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from obliviate import __version__
-from obliviate.errors import ConfigError
+from obliviate.errors import ConfigError, OutputExistsError
 from obliviate.report.build import Report
 from obliviate.results import write_atomic
 
@@ -64,25 +64,68 @@ def report_csv(report: Report) -> str:
     return buf.getvalue()
 
 
-def output_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
-    """The HTML file and the JSON and CSV files written next to it.
+def output_paths(out: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, Path, Path]:
+    """The HTML file and the JSON and CSV files written next to it, checked before anything is read.
+
+    A file that already exists is replaced only when it is an earlier obliviate report's file, or
+    with ``overwrite``; a run's or a model's own files (``run.json``, ``config.json``...) never.
 
     Raises:
         ConfigError: ``out`` is an existing folder or does not end in ``.html``.
+        OutputExistsError: one of the three files exists and is not a report's.
     """
     html = Path(out).expanduser()
     if html.is_dir():
         raise ConfigError(f"--out {out} is a folder; name the HTML file, e.g. --out {html / 'report.html'}")
     if html.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--out {out} must end in .html (the .json and .csv files are written next to it)")
-    return html, html.with_suffix(".json"), html.with_suffix(".csv")
+    paths = (html, html.with_suffix(".json"), html.with_suffix(".csv"))
+    owned = html.parent / "run.json", html.parent / "config.json", html.parent / "task.json"
+    for path in paths:
+        if not path.exists() or _is_report_file(path):
+            continue
+        if path.is_dir():
+            raise OutputExistsError(f"{path} is a folder; choose another --out for the report")
+        if any(o.is_file() for o in owned):
+            raise OutputExistsError(
+                f"{path} belongs to the run, model or benchmark folder {html.parent}, and the report would "
+                f"replace it; write the report elsewhere, e.g. --out {html.parent.parent / html.name}"
+            )
+        if not overwrite:
+            raise OutputExistsError(
+                f"{path} exists and was not written by `obliviate report`; choose another --out, or pass "
+                "--overwrite to replace it"
+            )
+    return paths
 
 
-def write_report(report: Report, out: str | os.PathLike) -> dict[str, Path]:
+def _is_report_file(path: Path) -> bool:
+    """Whether ``path`` is an HTML, JSON or CSV file that ``obliviate report`` wrote."""
+    from obliviate.report.html import GENERATOR
+
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    if path.suffix.lower() in (".html", ".htm"):
+        return f'<meta name="generator" content="{GENERATOR}">' in head
+    if path.suffix == ".csv":
+        return head.startswith("model,role,method")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and {"obliviate_version", "runs", "comparison"} <= set(data)
+    return False
+
+
+def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
     """Write the HTML page, the JSON and the CSV; returns their paths by kind."""
     from obliviate.report.html import render_html
 
-    html, js, table = output_paths(out)
+    html, js, table = output_paths(out, overwrite=overwrite)
     page = render_html(report)
     data = json.dumps(report_json(report), indent=1, ensure_ascii=False, allow_nan=False)
     return {

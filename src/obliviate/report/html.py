@@ -20,6 +20,9 @@ from obliviate.report.compare import shown_value
 from obliviate.report.plots import Series, fmt, line_chart_svg, marker_svg, plane_svg
 from obliviate.report.runs import ReportRun
 
+GENERATOR = "obliviate report"
+"""The generator named in every page's <meta>: how a later report knows the page is its own."""
+
 SECTIONS = (
     ("models", "Models"), ("plane", "Forget vs utility"), ("metrics", "Metrics"), ("missing", "Missing"),
     ("training", "Training"), ("items", "Forget set"), ("provenance", "Provenance"),
@@ -308,6 +311,7 @@ def render_html(report: Report) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="{GENERATOR}">'
         f"<title>{e(report.title)}</title><style>{CSS}</style></head><body>"
         f'<header class="top"><div class="wrap"><h1>{e(report.title)}</h1><div class="sub">{sub}</div></div></header>'
         f'<nav class="toc"><div class="wrap">{nav}</div></nav><main class="wrap">{"".join(sections)}</main>'
