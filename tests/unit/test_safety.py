@@ -112,3 +112,53 @@ def test_an_interrupted_overwrite_leaves_no_stale_mix(tmp_path: Path, monkeypatc
     assert data["status"] == "running" and "metrics" not in data
     assert not (out / "model").exists()  # the old model is gone, not mixed with the new options
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # nothing left aside
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_folder_swaps_recover_from_a_kill_and_leave_nothing_behind(tmp_path: Path) -> None:
+    import os
+
+    from obliviate.files import recover_folder, write_folder
+
+    dead = _dead_pid()
+    final = tmp_path / "model"
+    # killed between the two renames: NAME is missing, the good folder sits in .NAME.old-PID
+    stranded = tmp_path / f".model.old-{dead}"
+    stranded.mkdir()
+    (stranded / "weights").write_text("good")
+    (tmp_path / f".model.tmp-{dead}-abc").mkdir()  # a half-written copy of a dead process
+    live = tmp_path / f".model.tmp-{os.getpid()}-xyz"
+    live.mkdir()  # ours, still being written: kept
+    recover_folder(final)
+    assert (final / "weights").read_text() == "good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model", live.name])
+    live.rmdir()
+    write_folder(final, lambda tmp: (tmp / "weights").write_text("new"))
+    assert (final / "weights").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert final.stat().st_mode & 0o777 == 0o777 & ~mask  # the user's umask, not mkdtemp's 0700
+
+    def fails(tmp: Path) -> None:
+        (tmp / "half").write_text("x")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        write_folder(final, fails)
+    assert (final / "weights").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_a_run_that_failed_before_saving_anything_needs_no_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"schema": 2, "kind": "unlearn", "status": "running"}))
+    assert main([*BASE, "--out", str(out), "--train.max_steps", "1"]) == 0
+    assert json.loads((out / "run.json").read_text())["status"] == "completed"

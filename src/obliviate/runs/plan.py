@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from obliviate.errors import ConfigError, OutputExistsError
+from obliviate.errors import ConfigError, ObliviateError, OutputExistsError
 from obliviate.models.lora import LoraOptions
+from obliviate.results import load_run
 from obliviate.training.loop import TrainConfig
 from obliviate.unlearning import StopOptions
 
@@ -111,8 +112,25 @@ def plan_unlearn(
                 raise OutputExistsError(
                     f"input {inp} lies inside the output {out_path}: obliviate never writes over its inputs; choose another --out"
                 )
-        check_output(out_path, overwrite=overwrite or resume, inputs=(model_path, bench_path))
+        check_output(out_path, overwrite=overwrite or resume or _failed_stub(out_path), inputs=(model_path, bench_path))
     return UnlearnPlan(chosen, built, model_spec, model_path, bench_spec, task, out_path, resume, overwrite, argv)
+
+
+def _failed_stub(out: Path) -> bool:
+    """Whether ``out`` holds only the record of a run that failed before it saved anything.
+
+    Such a folder (a run.json saying "running", no checkpoint, no model) is replaced without
+    ``--overwrite``, so that the corrected command just works.
+    """
+    if not out.is_dir():
+        return False
+    names = {p.name for p in out.iterdir()}
+    if not names or not names <= {"run.json", ".run.json.lock"} or "run.json" not in names:
+        return False
+    try:
+        return load_run(out).get("status") == "running"
+    except ObliviateError:
+        return False
 
 
 def resolve_options(method: str | None, options: dict[str, Any] | None) -> tuple[UnlearnMethod, UnlearnOptions]:

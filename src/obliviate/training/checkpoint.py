@@ -1,16 +1,13 @@
 """Training checkpoints: trainable weights, optimizer and scheduler state, RNG state and the log.
 
-Only one checkpoint is kept (``<dir>/last``); it is written into a temporary folder and renamed, so
-a crash while saving leaves the previous checkpoint intact. Weights are safetensors; optimizer
+Only one checkpoint is kept (``<dir>/last``); it is written with :func:`obliviate.files.write_folder`,
+so a crash while saving leaves the previous checkpoint intact. Weights are safetensors; optimizer
 state is read back with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,31 +24,27 @@ def save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any,
     import torch
     from safetensors.torch import save_file
 
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".ckpt-", dir=directory))
-    try:
+    from obliviate.files import write_folder
+
+    def fill(tmp: Path) -> None:
         save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
         torch.save(
             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()},
             tmp / "optimizer.pt",
         )
         (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
-        final = directory / LAST
-        if final.exists():
-            old = directory / f".old-{os.getpid()}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return directory / LAST
+
+    return write_folder(directory / LAST, fill)
 
 
 def has_checkpoint(directory: Path | None) -> bool:
-    return directory is not None and (directory / LAST / "state.json").is_file()
+    """Whether ``directory`` holds a checkpoint (one stranded by a kill mid-swap is recovered first)."""
+    if directory is None:
+        return False
+    from obliviate.files import recover_folder
+
+    recover_folder(directory / LAST)
+    return (directory / LAST / "state.json").is_file()
 
 
 def load_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
