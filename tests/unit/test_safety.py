@@ -162,3 +162,22 @@ def test_a_run_that_failed_before_saving_anything_needs_no_overwrite(tmp_path: P
     (out / "run.json").write_text(json.dumps({"schema": 2, "kind": "unlearn", "status": "running"}))
     assert main([*BASE, "--out", str(out), "--train.max_steps", "1"]) == 0
     assert json.loads((out / "run.json").read_text())["status"] == "completed"
+
+
+def test_a_truncated_weights_file_and_an_out_that_is_a_file_get_clear_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from obliviate.models import load_model, save_model
+
+    lm = load_model("tiny")
+    save_model(lm.model, lm.tokenizer, tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    assert main(["unlearn", "--model", str(tmp_path / "m"), *BASE[3:], "--out", str(tmp_path / "run"),
+                 "--train.max_steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "damaged or truncated" in err and "Traceback" not in err
+    (tmp_path / "file").write_text("mine")
+    assert main([*BASE, "--out", str(tmp_path / "file")]) == 2
+    assert "is an existing file" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "mine"

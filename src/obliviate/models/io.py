@@ -121,8 +121,15 @@ def load_model(
                 trust_remote_code=trust_remote_code,
                 use_safetensors=isinstance(resolved, Path) or None,
             )
-    except OSError as e:
-        raise ModelError(f"could not load model {spec!s}: {e}") from e
+    except Exception as e:  # transformers and safetensors raise OSError, ValueError, SafetensorError...
+        if isinstance(e, ModelError):
+            raise
+        hint = ""
+        if "trust_remote_code" in str(e) or "auto_map" in str(e):
+            hint = " The folder asks to run its own Python code; obliviate does not unless told to (trust_remote_code=True)."
+        elif "safetensors" in type(e).__module__.lower() or "deserializ" in str(e):
+            hint = " A weights file is damaged or truncated (an interrupted copy?): copy or save the model again."
+        raise ModelError(f"could not load model {spec!s}: {e}.{hint}") from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     meta: dict[str, Any] = {}
@@ -173,6 +180,8 @@ def check_output(out: str | os.PathLike, *, overwrite: bool, inputs: tuple[Any, 
                 f"output {out} is inside the input model folder {inp}: obliviate never writes "
                 f"into its inputs; choose another --out"
             )
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out {out} is an existing file, not a folder; choose a folder path for --out")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it, or choose another --out")
     return out
