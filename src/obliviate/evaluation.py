@@ -31,6 +31,8 @@ from obliviate.metrics.base import (
 )
 from obliviate.results import (
     Results,
+    check_same_evaluation,
+    evaluation_identity,
     load_reference,
     load_run,
     merge_metrics,
@@ -228,40 +230,6 @@ def make_scorer(source: Any, options: EvalOptions, model: Any = None) -> tuple[C
         model = cached.inner.model
     name = str(getattr(source, "source", "") or type(getattr(cached, "inner", cached)).__name__)
     return cached, model, name
-
-
-def evaluation_identity(source: Any, task: UnlearningTask, options: EvalOptions) -> dict[str, Any]:
-    """What makes stored metrics reusable: the model's weights, the benchmark's content, the options."""
-    from obliviate.models.io import model_fingerprint
-
-    if hasattr(source, "model") and hasattr(source, "tokenizer"):
-        model = model_fingerprint(source)
-    else:  # a Scorer (an inference-time method): identified by its kind and what it wraps
-        model = f"scorer:{type(source).__name__}:{getattr(source, 'source', '')}"
-    fingerprint = getattr(task, "fingerprint", None)
-    return {
-        "model": model,
-        "benchmark": fingerprint() if callable(fingerprint) else f"{task.name}@{task.version}",
-        "options": dataclasses.asdict(options),
-    }
-
-
-def check_same_evaluation(out: Any, stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> None:
-    """Refuse to resume into ``out`` when its metrics belong to another model, benchmark or options."""
-    if stored == identity:
-        return
-    if not isinstance(stored, Mapping):
-        raise ConfigError(
-            f"{out} already holds metrics, computed by an evaluation that did not record which model, "
-            "benchmark and options they belong to; pass --overwrite (overwrite=True) to recompute them, "
-            "or choose another --out"
-        )
-    what = {"model": "another model", "benchmark": "another benchmark", "options": "other evaluation options"}
-    differs = [text for key, text in what.items() if stored.get(key) != identity.get(key)]
-    raise ConfigError(
-        f"{out} holds metrics of {' and '.join(differs)}; they cannot be resumed for this one. Pass "
-        "--overwrite (overwrite=True) to recompute them here, or choose another --out"
-    )
 
 
 def _without_results(data: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from obliviate.errors import ConfigError, DataError
 from obliviate.registry import suggest
 
 if TYPE_CHECKING:
+    from obliviate.data.task import UnlearningTask
     from obliviate.metrics.base import Metric, MetricResult
 
 RUN_FILE = "run.json"
@@ -194,6 +195,42 @@ def load_reference(reference: str | os.PathLike | Mapping[str, Any] | RunRecord)
     if not data.get("metrics"):
         raise ConfigError(f"reference {f} holds no metrics; evaluate the retain-only model into it first")
     return data
+
+
+def evaluation_identity(source: Any, task: UnlearningTask, options: Any) -> dict[str, Any]:
+    """What makes stored metrics reusable: the model's weights, the benchmark's content, the options."""
+    from dataclasses import asdict
+
+    from obliviate.models.io import model_fingerprint
+
+    if hasattr(source, "model") and hasattr(source, "tokenizer"):
+        model = model_fingerprint(source)
+    else:  # a Scorer (an inference-time method): identified by its kind and what it wraps
+        model = f"scorer:{type(source).__name__}:{getattr(source, 'source', '')}"
+    fingerprint = getattr(task, "fingerprint", None)
+    return {
+        "model": model,
+        "benchmark": fingerprint() if callable(fingerprint) else f"{task.name}@{task.version}",
+        "options": asdict(options),
+    }
+
+
+def check_same_evaluation(out: Any, stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> None:
+    """Refuse to resume into ``out`` when its metrics belong to another model, benchmark or options."""
+    if stored == identity:
+        return
+    if not isinstance(stored, Mapping):
+        raise ConfigError(
+            f"{out} already holds metrics, computed by an evaluation that did not record which model, "
+            "benchmark and options they belong to; pass --overwrite (overwrite=True) to recompute them, "
+            "or choose another --out"
+        )
+    what = {"model": "another model", "benchmark": "another benchmark", "options": "other evaluation options"}
+    differs = [text for key, text in what.items() if stored.get(key) != identity.get(key)]
+    raise ConfigError(
+        f"{out} holds metrics of {' and '.join(differs)}; they cannot be resumed for this one. Pass "
+        "--overwrite (overwrite=True) to recompute them here, or choose another --out"
+    )
 
 
 def finite(value: Any) -> float | None:
