@@ -26,25 +26,22 @@ from obliviate.results import write_atomic
 
 PROFILES: dict[str, dict[str, Any]] = {
     # fast: every forget and holdout item, 20 items of each utility split, short generations,
-    # GradNorm on 8 members and 8 non-members (one backward pass each: ~0.4 s an item on 2 cores).
+    # GradNorm on 8 members and 8 non-members (it costs one backward pass per item).
     "fast": {"max_items": 20, "max_new_tokens": 32, "gradnorm_items": 8},
     # full: every item of every split, TOFU-length generations for short answers.
     "full": {"max_items": 0, "max_new_tokens": 64, "gradnorm_items": 32},
 }
 DEFAULT_METHODS = ("grad_diff", "npo", "simnpo")
 # Shorter CPU schedules than the methods' own defaults (9-12 steps of batch 8), so that three
-# methods and their evaluations fit the warm demo's budget on 2 cores. Measured on the demo's
-# SmolLM2 target: grad_diff at 5 epochs x 6e-5 moved forget quality 221x (utility -9.5 %), at
-# 3 epochs x 1e-4 only 71x (utility -18 %).
+# methods and their evaluations fit the warm demo's budget on 2 cores (figures: README, bench/).
 DEMO_TRAIN: dict[str, dict[str, Any]] = {
     "grad_diff": {"epochs": 4, "lr": 1e-4},
     "npo": {"epochs": 4, "lr": 1e-4},
     "simnpo": {"epochs": 3, "lr": 2e-4},
 }
 # Method options of the demo (the user's --METHOD.option flags win). SimNPO's forget weight is 1
-# instead of open-unlearning's 0.125 (official TOFU: 0.1375): with 0.125 its 9 demo steps left forget
-# quality where it was (forget NLL 0.25 -> 0.53); with 1 they move it 71x (utility +21 %). At the
-# official weight SimNPO needs its full schedule (8 epochs) to forget.
+# instead of open-unlearning's 0.125 (official TOFU: 0.1375): at the official weight SimNPO needs
+# its full schedule (8 epochs) to forget, more than the demo's few steps.
 DEMO_METHOD: dict[str, dict[str, Any]] = {
     "simnpo": {"c_npo": 1.0},
 }
