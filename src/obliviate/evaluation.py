@@ -220,7 +220,10 @@ def make_scorer(source: Any, options: EvalOptions, model: Any = None) -> tuple[C
             if hasattr(source, "formatter")
             else PromptFormatter(source.tokenizer, options.prompt_format)
         )
-        cached = CachedScorer(ModelScorer(source.model, source.tokenizer, formatter, batch_size=options.batch_size))
+        bf16 = {"auto": None, "bf16": True, "fp32": False}[options.precision]
+        cached = CachedScorer(
+            ModelScorer(source.model, source.tokenizer, formatter, batch_size=options.batch_size, bf16=bf16)
+        )
         model = source.model if model is None else model
     else:
         raise ConfigError(
@@ -230,6 +233,14 @@ def make_scorer(source: Any, options: EvalOptions, model: Any = None) -> tuple[C
         model = cached.inner.model
     name = str(getattr(source, "source", "") or type(getattr(cached, "inner", cached)).__name__)
     return cached, model, name
+
+
+def scorer_precision(scorer: Scorer) -> str:
+    """The precision the scorer's forward passes run in: ``bf16`` (autocast), ``fp32``, or as the
+    scorer of an inference-time method decides (``scorer``)."""
+    inner = getattr(scorer, "inner", scorer)
+    bf16 = getattr(inner, "bf16", None)
+    return "scorer" if bf16 is None else ("bf16" if bf16 else "fp32")
 
 
 def _without_results(data: dict[str, Any]) -> dict[str, Any]:
@@ -311,6 +322,7 @@ def evaluate(
         "options": dataclasses.asdict(options),
         "reference": str(reference) if isinstance(reference, str | os.PathLike) else (None if ref is None else "given"),
         "model": model_name,
+        "precision": scorer_precision(scorer),
         "identity": identity,
         "seconds": seconds,
     }

@@ -222,3 +222,17 @@ def test_the_run_record_keeps_what_a_method_computed() -> None:
     coeff = run.record.train["extra"]["rmu_steering_coeff"]
     assert isinstance(coeff, float) and coeff > 0
     assert run.record.data["benchmark"]["fingerprint"] == task.fingerprint()
+
+
+def test_the_precision_is_settable_and_recorded(tmp_path: Path) -> None:
+    task = ob.load_benchmark("fictional", n_people=6, n_world=2)
+    fp32 = ob.evaluate("tiny", task, out=tmp_path / "fp32", metrics="forget/prob,forget/mia_gradnorm",
+                       options={"precision": "fp32", "gradnorm_items": 2})
+    bf16 = ob.evaluate("tiny", task, metrics="forget/prob", options={"precision": "bf16"})
+    assert fp32.data["eval"]["precision"] == "fp32" and bf16.data["eval"]["precision"] == "bf16"
+    auto = ob.evaluate("tiny", task, metrics="forget/prob")
+    assert auto.data["eval"]["precision"] in ("fp32", "bf16")  # what this machine's hardware chose
+    with pytest.raises(ConfigError, match="is not one of auto, bf16, fp32"):
+        ob.evaluate("tiny", task, metrics="forget/prob", options={"precision": "fp16"})
+    page = ob.report([tmp_path / "fp32"], out=tmp_path / "r.html")["html"].read_text(encoding="utf-8")
+    assert "evaluated in fp32" in page

@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from obliviate.data.records import Record, record_kind
 from obliviate.data.task import UnlearningTask
@@ -56,6 +56,7 @@ class EvalOptions:
     max_items: int = 0  # evaluate at most this many items per split (0: all); for quick looks
     batch_size: int = 16  # requests per forward pass when the evaluation builds the scorer itself
     prompt_format: str = "auto"  # auto, chat or plain: how questions are shown (match the fine-tuning)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # forward passes under bf16 autocast (auto: where the CPU/GPU has fast bf16) or in fp32; run.json records what ran
 
     def validate(self) -> None:
         """Raise ConfigError on values that cannot work, before any model loads."""

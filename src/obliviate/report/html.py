@@ -293,7 +293,10 @@ def provenance_section(report: Report) -> str:
             value = d.get(key) if key == "config" else (ev.get("options") if isinstance(ev, Mapping) else None)
             if value:
                 parts.append(f'<div><h4>{title}</h4><pre class="json">{e(json.dumps(value, indent=2, ensure_ascii=False))}</pre></div>')
-        summary = f'{_model(run, report.colours)} <span class="meta">{_role(run.role)} {e(run.method)} · seed {e(d.get("seed", "—"))}</span>'
+        precision = ev.get("precision") if isinstance(ev, Mapping) else None
+        evaluated = f" · evaluated in {e(precision)}" if precision else ""
+        summary = (f'{_model(run, report.colours)} <span class="meta">{_role(run.role)} {e(run.method)} · seed '
+                   f'{e(d.get("seed", "—"))}{evaluated}</span>')
         blocks.append(f'<details class="prov"><summary>{summary}</summary><div class="prov-body">{"".join(parts)}</div></details>')
     return _card("provenance", "Provenance", "How each run was made. Click a run to open it.", "".join(blocks))
 
