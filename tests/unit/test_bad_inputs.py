@@ -1,0 +1,206 @@
+"""A corpus of ordinary mistakes: each exits with code 2 and a message that names what is wrong and how
+to fix it, before any model loads, and changes nothing outside the command's --out.
+
+Every case runs the command line in process (``obliviate.cli.main.main``) inside a workspace that
+holds a model folder, a prepared benchmark, an evaluated run and a user's own files; a checksum of
+the workspace before and after proves that nothing the user owns was touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from obliviate.cli.main import main
+
+TINY_BENCH = ["--benchmark.n_people", "6", "--benchmark.n_world", "2"]
+
+
+def unlearn(*extra: str, model: str = "tiny", bench: str = "fictional", method: str = "npo", out: str = "{out}") -> list[str]:
+    opts = TINY_BENCH if bench == "fictional" else []
+    return ["unlearn", "--model", model, "--benchmark", bench, *opts, "--method", method, "--out", out, *extra]
+
+
+def evaluate(*extra: str, model: str = "{ws}/m", bench: str = "{ws}/bench", out: str = "{out}") -> list[str]:
+    return ["eval", "--model", model, "--benchmark", bench, "--out", out, *extra]
+
+
+def prepare(*extra: str, out: str = "{out}") -> list[str]:
+    return ["prepare", "--model", "tiny", "--out", out, *TINY_BENCH, *extra]
+
+
+def demo(*extra: str) -> list[str]:
+    return ["demo", "--model", "tiny", "--out", "{out}", *extra]
+
+
+CASES: list[tuple[str, list[str], str]] = [
+    # unlearn: the method and its options
+    ("unknown method", unlearn(method="npoo"), r"unknown method 'npoo'.*Did you mean 'npo'"),
+    ("method option typo", unlearn("--method.bta", "0.1"), r"Did you mean 'beta'"),
+    ("method option wrong type", unlearn("--method.beta", "high"), r"method.beta: expected a number"),
+    ("method group given a value", unlearn("--method", "npo", "--method.beta.x", "1"), r"method.beta"),
+    # unlearn: training options
+    ("lr infinite", unlearn("--train.lr", "inf"), r"train.lr must be a finite number"),
+    ("lr not a number", unlearn("--train.lr", "fast"), r"train.lr: expected a number"),
+    ("lr negative", unlearn("--train.lr", "-1e-4"), r"train.lr"),
+    ("lr without a value", unlearn("--train.lr"), r"train.lr: expected a number"),
+    ("train group given a value", unlearn("--train", "5"), r"train is a group of options"),
+    ("max_length zero", unlearn("--train.max_length", "0"), r"train.max_length must be at least 1"),
+    ("batch size zero", unlearn("--train.batch_size", "0"), r"train.batch_size must be at least 1"),
+    ("epochs negative", unlearn("--train.epochs", "-1"), r"train.epochs"),
+    ("no epochs and no steps", unlearn("--train.epochs", "0"), r"train.epochs > 0 or train.max_steps"),
+    ("save_every negative", unlearn("--train.save_every", "-2"), r"train.save_every must be 0 or more"),
+    ("weight decay infinite", unlearn("--train.weight_decay", "inf"), r"train.weight_decay"),
+    ("schedule typo", unlearn("--train.schedule", "cosin"), r"train.schedule"),
+    ("bf16 setting", unlearn("--train.bf16", "maybe"), r"train.bf16"),
+    ("unknown train option", unlearn("--train.learning_rate", "1e-4"), r"unknown option 'train.learning_rate'"),
+    # unlearn: lora and stop
+    ("lora option typo", unlearn("--lora.enabled", "true", "--lora.alhpa", "4"), r"Did you mean 'alpha'"),
+    ("lora rank zero", unlearn("--lora.enabled", "true", "--lora.r", "0"), r"lora.r must be at least 1"),
+    ("fila without retain data", unlearn("--lora.enabled", "true", "--lora.init", "fila", method="ga"),
+     r"fila needs forget/retain pairs"),
+    ("fila saved as adapter", unlearn("--lora.enabled", "true", "--lora.init", "fila", "--lora.save", "adapter"),
+     r"fila rewrites the base weights"),
+    ("stop threshold negative", unlearn("--stop.forget_loss_above", "-1"), r"stop.forget_loss_above"),
+    ("unknown option group", unlearn("--optim.lr", "1"), r"unknown option 'optim'"),
+    ("stray argument", unlearn("oops"), r"unexpected argument 'oops'"),
+    # unlearn: model, benchmark, output, config file
+    ("model neither folder nor name", unlearn(model="no/such/model"), r"neither an existing folder"),
+    ("model folder without config", unlearn(model="{ws}/empty"), r"holds no config.json"),
+    ("model is a file", unlearn(model="{ws}/notes.txt"), r"neither an existing folder"),
+    ("benchmark folder missing", unlearn(bench="{ws}/nope"), r"does not exist; prepare one"),
+    ("benchmark name typo", ["unlearn", "--model", "tiny", "--benchmark", "fictionl", "--method", "npo", "--out", "{out}"],
+     r"Did you mean 'fictional'"),
+    ("benchmark option typo", unlearn("--benchmark.n_peple", "6"), r"Did you mean 'n_people'"),
+    ("benchmark options on a folder", unlearn("--benchmark.seed", "3", bench="{ws}/bench"), r"apply to registered benchmarks"),
+    ("benchmark folder without task.json", unlearn(bench="{ws}/empty"), r"not a prepared benchmark"),
+    ("out is the model folder", unlearn(model="{ws}/m", out="{ws}/m"), r"never writes"),
+    ("out inside the model folder", unlearn(model="{ws}/m", out="{ws}/m/run"), r"never writes"),
+    ("out is the benchmark folder", unlearn(bench="{ws}/bench", out="{ws}/bench"), r"never writes"),
+    ("out already holds a run", unlearn(out="{ws}/run"), r"--overwrite"),
+    ("out is a file", unlearn(out="{ws}/notes.txt"), r"is an existing file"),
+    ("config file missing", unlearn("--config", "{ws}/missing.yaml"), r"config file .*missing.yaml does not exist"),
+    ("config file not YAML", unlearn("--config", "{ws}/bad.yaml"), r"bad.yaml: not valid YAML"),
+    ("config file a list", unlearn("--config", "{ws}/list.yaml"), r"top level must be a mapping"),
+    ("config file with a typo", unlearn("--config", "{ws}/typo.yaml"), r"Did you mean 'lr'"),
+    ("no method at all", ["unlearn", "--model", "tiny", "--benchmark", "fictional", "--out", "{out}"], r"choose a method"),
+    # eval
+    ("eval metric unknown", evaluate("--metrics", "nothing"), r"unknown metric 'nothing'"),
+    ("eval metric typo", evaluate("--metrics", "mia_min_kk"), r"Did you mean 'mia_min_k'"),
+    ("eval metric of a missing split", evaluate("--metrics", "nosplit/rouge"), r"no split 'nosplit'"),
+    ("eval option typo", evaluate("--eval.max_new_token", "8"), r"unknown option 'eval.max_new_token'"),
+    ("eval k out of range", evaluate("--eval.k", "2"), r"eval.k must be a fraction"),
+    ("eval precision", evaluate("--eval.precision", "fp16"), r"is not one of auto, bf16, fp32"),
+    ("eval option of another command", evaluate("--train.lr", "1"), r"takes only --eval"),
+    ("eval reference without run.json", evaluate("--reference", "{ws}/empty"), r"has no run.json"),
+    ("eval reference not JSON", evaluate("--reference", "{ws}/badrun"), r"invalid JSON"),
+    ("eval plan unknown", evaluate("--plan", "tofuu"), r"unknown plan 'tofuu'.*Did you mean 'tofu'"),
+    ("eval forget quality without reference", evaluate("--metrics", "forget_quality"), r"forget_quality cannot run"),
+    ("eval out is the model", evaluate(out="{ws}/m"), r"never writes into its inputs"),
+    ("eval out is the benchmark", evaluate(out="{ws}/bench"), r"never writes into its inputs"),
+    ("eval benchmark missing", evaluate(bench="{ws}/nope"), r"does not exist"),
+    ("eval model missing", evaluate(model="{ws}/nope"), r"neither an existing folder"),
+    ("eval reference of another benchmark", evaluate("--reference", "{ws}/otherref", "--metrics", "forget_quality"),
+     r"another benchmark"),
+    # report
+    ("report without runs", ["report", "--out", "{out}/r.html"], r"name at least one run"),
+    ("report out not html", ["report", "{ws}/run", "--out", "{out}/r.txt"], r"must end in .html"),
+    ("report out is a folder", ["report", "{ws}/run", "--out", "{ws}/empty"], r"is a folder"),
+    ("report over a run's record", ["report", "{ws}/run", "--out", "{ws}/run/run.html"], r"belongs to the run"),
+    ("report over a model's config", ["report", "{ws}/run", "--out", "{ws}/m/config.html"], r"belongs to the run, model"),
+    ("report over a user's file", ["report", "{ws}/run", "--out", "{ws}/notes.html"], r"was not written by `obliviate report`"),
+    ("report run missing", ["report", "{ws}/nope", "--out", "{out}/r.html"], r"does not exist"),
+    ("report run not JSON", ["report", "{ws}/badrun", "--out", "{out}/r.html"], r"invalid JSON"),
+    ("report benchmark missing", ["report", "{ws}/run", "--benchmark", "{ws}/nope", "--out", "{out}/r.html"],
+     r"not a prepared benchmark"),
+    ("report unknown option", ["report", "{ws}/run", "--out", "{out}/r.html", "--colour", "red"], r"takes no option"),
+    # prepare
+    ("prepare benchmark unknown", ["prepare", "--model", "tiny", "--benchmark", "fictionl", "--out", "{out}"],
+     r"Did you mean 'fictional'"),
+    ("prepare lr negative", prepare("--train.lr", "-1"), r"train.lr"),
+    ("prepare benchmark option typo", prepare("--benchmark.n_peple", "6"), r"Did you mean 'n_people'"),
+    ("prepare into a model folder", prepare(out="{ws}/m"), r"already exists|never writes"),
+    ("prepare model unknown", ["prepare", "--model", "no/such/model", "--out", "{out}"], r"neither an existing folder"),
+    ("prepare rehearsal too large", prepare("--rehearsal", "1000"), r"rehearsal must be between 0 and"),
+    ("prepare option typo", prepare("--rehersal", "4"), r"Did you mean 'rehearsal'"),
+    # demo
+    ("demo method typo", demo("--methods", "grad_dif"), r"Did you mean 'grad_diff'"),
+    ("demo method option typo", demo("--methods", "npo", "--npo.bta", "0.1"), r"Did you mean 'beta'"),
+    ("demo method lr negative", demo("--methods", "npo", "--npo.train.lr", "-1"), r"train.lr"),
+    ("demo options of a method not run", demo("--methods", "npo", "--grad_diff.beta", "1"), r"not among --methods"),
+]
+
+
+def checksums(root: Path, skip: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and skip not in p.parents and p != skip:
+            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import obliviate as ob
+    from obliviate.models.io import save_model
+
+    ws = tmp_path_factory.mktemp("ws")
+    lm = ob.load_model("tiny")
+    save_model(lm.model, lm.tokenizer, ws / "m")
+    task = ob.load_benchmark("fictional", n_people=6, n_world=2)
+    task.save(ws / "bench")
+    ob.evaluate(ws / "m", ws / "bench", out=ws / "run", metrics="forget/prob,forget/truth_ratio")
+    ob.evaluate(ws / "m", ob.load_benchmark("fictional", n_people=6, n_world=2, seed=9), out=ws / "otherref",
+                metrics="forget/truth_ratio")
+    (ws / "empty").mkdir()
+    (ws / "notes.txt").write_text("my notes")
+    (ws / "notes.csv").write_text("my,table")
+    (ws / "bad.yaml").write_text("train: [lr: 1\n")
+    (ws / "list.yaml").write_text("- 1\n- 2\n")
+    (ws / "typo.yaml").write_text("train:\n  lrr: 1.0e-4\n")
+    (ws / "badrun").mkdir()
+    (ws / "badrun" / "run.json").write_text("{not json")
+    for lock in ws.rglob(".*.lock"):
+        lock.unlink()
+    return ws
+
+
+@pytest.mark.parametrize(("argv", "expected"), [pytest.param(a, e, id=i) for i, a, e in CASES])
+def test_a_bad_input_gets_a_clear_early_error(
+    argv: list[str], expected: str, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import re
+
+    monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    loaded: list[str] = []
+
+    def no_loading(spec: object, *args: object, **kwargs: object) -> None:
+        loaded.append(str(spec))
+        raise AssertionError(f"a model ({spec}) was loaded before the input was checked")
+
+    monkeypatch.setattr("obliviate.models.io.load_model", no_loading)
+    before = checksums(workspace, out)
+    args = [a.replace("{ws}", str(workspace)).replace("{out}", str(out)) for a in argv]
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse's own usage errors
+        code = e.code
+    captured = capsys.readouterr()
+    message = captured.err + captured.out
+    assert code == 2, message
+    assert re.search(expected, message, re.S), message
+    assert "Traceback" not in message
+    assert not loaded
+    assert checksums(workspace, out) == before, "a file outside --out changed"
+    if out.exists():
+        assert not [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".lock")], "a failed run left files"
+
+
+def test_the_corpus_is_broad() -> None:
+    commands = {argv[0] for _, argv, _ in CASES}
+    assert commands == {"unlearn", "eval", "report", "prepare", "demo"}
+    assert len(CASES) >= 60
