@@ -15,7 +15,7 @@ with the options the interrupted run recorded, and keeps the last good weights o
 diverged (its status is then ``diverged``).
 """
 
-from obliviate.runs.evaluate import evaluate
+from obliviate.runs.evaluate_run import evaluate
 from obliviate.runs.plan import (
     UnlearnOptions,
     UnlearnPlan,
