@@ -144,19 +144,18 @@ class Stages:
 
 def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = True) -> dict[str, Any]:
     """Run the demo; returns the comparison rows and the report path."""
-    from obliviate.cli.prepare import build_config as prepare_config
     from obliviate.evaluation import evaluate, is_complete
     from obliviate.metrics.base import EvalOptions
     from obliviate.models.io import load_model
     from obliviate.models.smollm2 import cache_root
-    from obliviate.prepare import prepare
+    from obliviate.prepare import prepare, prepare_config
     from obliviate.runs import plan_unlearn, resolve_options, run_unlearn, summary_lines
 
     cfg.validate()
 
     for m in cfg.methods:  # every method's options, before anything heavy runs
         resolve_options(m, cfg.unlearn_options(m))
-    prep_cfg = prepare_config(cfg.model, None, ["--benchmark.forget", cfg.forget, "--benchmark.n_people", str(cfg.n_people)])
+    prep_cfg = prepare_config(cfg.model, options={"benchmark": {"forget": cfg.forget, "n_people": str(cfg.n_people)}})
     key = cache_key(cfg, prep_cfg)
     prep_dir = cache_root() / "demo" / f"{cfg.model}-{cfg.forget}-{key}"
     out.mkdir(parents=True, exist_ok=True)

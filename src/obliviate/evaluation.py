@@ -18,8 +18,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from obliviate.benchmarks import spec as _spec
 from obliviate.data.records import record_kind
-from obliviate.data.task import UnlearningTask
+from obliviate.data.task import CORE_SPLITS, UnlearningTask
 from obliviate.errors import ConfigError
 from obliviate.metrics import METRICS
 from obliviate.metrics.base import (
@@ -44,33 +45,6 @@ from obliviate.scoring import CachedScorer, ModelScorer, Scorer
 
 log = logging.getLogger(__name__)
 
-TOFU_METRICS = ("prob", "rouge", "truth_ratio")
-MIA_ATTACKS = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_pp", "mia_reference", "mia_gradnorm")
-
-
-def _tofu_set(retain: str) -> list[str]:
-    keys = [f"{s}/{m}" for s in ("forget", retain, "real_authors", "world_facts") for m in TOFU_METRICS]
-    return keys + [
-        "forget/extraction_strength", "forget/exact_memorization", "forget/fluency",
-        "forget_quality", "model_utility",
-    ]
-
-
-PLANS: dict[str, list[str]] = {
-    # TOFU set + MIA battery on QA answers (forget vs holdout) and on the biographies + VerbMem.
-    "fictional": [
-        *_tofu_set("retain"), *(f"forget/{a}" for a in MIA_ATTACKS), "privleak",
-        *(f"forget_bio/{a}" for a in MIA_ATTACKS if a != "mia_gradnorm"), "forget_bio/verbmem",
-    ],
-    # TOFU evaluates retention on retain_perturbed (the retain set itself has no perturbed answers).
-    "tofu": [*_tofu_set("retain_perturbed"), *(f"forget/{a}" for a in MIA_ATTACKS), "privleak"],
-    "muse": [
-        "verbmem_forget/verbmem", "knowmem_forget/knowmem", "knowmem_retain/knowmem",
-        *(f"privleak_forget/{a}" for a in MIA_ATTACKS[:4]), "privleak",
-    ],
-}
-"""Metric keys each benchmark is evaluated with. Entries whose data a task lacks are skipped."""
-
 
 @dataclasses.dataclass
 class EvalPlan:
@@ -94,21 +68,26 @@ def build_metric(key: str) -> Metric:
 
 
 def plan_keys(task: UnlearningTask, plan: str | Sequence[str] | None) -> tuple[str, list[str]]:
-    """The plan's name and keys. None picks the task's benchmark plan (else ``fictional``).
+    """The plan's name and keys. None picks the plan of the task's benchmark spec (else ``fictional``'s).
 
-    Named plans also get ``SPLIT/mcq_accuracy`` for every multiple-choice split of the task.
+    A name picks that registered benchmark's plan. Named plans also get ``SPLIT/mcq_accuracy`` for
+    every multiple-choice split of the task.
     """
+    from obliviate.benchmarks import BENCHMARKS
+
     if plan is not None and not isinstance(plan, str):
         return "custom", list(plan)
     name = plan or str(task.metadata.get("benchmark", ""))
-    if name not in PLANS:
+    if name not in BENCHMARKS:
         if plan is not None:
             from obliviate.registry import suggest
 
-            raise ConfigError(f"unknown plan {plan!r}.{suggest(plan, list(PLANS))} Plans: {', '.join(PLANS)}.")
+            names = BENCHMARKS.names()
+            raise ConfigError(f"unknown plan {plan!r}.{suggest(plan, names)} Plans: {', '.join(names)}.")
         name = "fictional"
+    spec = _spec.benchmark_spec(name)
     mcq = [f"{s}/mcq_accuracy" for s, recs in task.all_splits().items() if recs and record_kind(recs[0]) == "mcq"]
-    return name, PLANS[name] + mcq
+    return spec.name, list(spec.plan) + mcq
 
 
 def _select(keys: list[str], selectors: Iterable[str], task: UnlearningTask) -> list[str]:
@@ -136,10 +115,11 @@ def _select(keys: list[str], selectors: Iterable[str], task: UnlearningTask) -> 
 
 
 def _check_reference_identity(task: UnlearningTask, reference: Mapping[str, Any]) -> None:
-    """Refuse a reference evaluated on another benchmark: by content when it recorded it, else by name."""
+    """Refuse a reference evaluated on another benchmark: by the content of its forget, retain and holdout
+    sets when it recorded it (evaluation-only splits may differ), else by name."""
     info = reference.get("eval", {})
-    theirs = (info.get("identity") or {}).get("benchmark") if isinstance(info.get("identity"), Mapping) else None
-    if isinstance(theirs, str) and len(theirs) == 64 and theirs != task.fingerprint():
+    theirs = (info.get("identity") or {}).get("core") if isinstance(info.get("identity"), Mapping) else None
+    if isinstance(theirs, str) and len(theirs) == 64 and theirs != task.fingerprint(CORE_SPLITS):
         raise ConfigError(
             f"the reference was evaluated on another benchmark than this run's {task.name!r} (same name, other "
             "content: another seed, size or split); evaluate the retain-only model on the same prepared benchmark"
@@ -289,7 +269,7 @@ def evaluate(
     Args:
         scorer_or_model: a Scorer (wrapped in a CachedScorer) or a LoadedModel.
         task: the benchmark task.
-        plan: a name in :data:`PLANS`, a list of metric keys, or None (the task's benchmark plan).
+        plan: a registered benchmark's name (its spec's plan), a list of metric keys, or None (the task's benchmark plan).
         reference: the retain-only model's run (folder, run.json, data or Results); never a model.
         out: the run folder whose run.json receives the results (None: keep them in memory).
         metrics: evaluate only these (names like ``rouge`` or keys like ``forget/rouge``) and what

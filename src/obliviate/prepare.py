@@ -11,33 +11,17 @@ command is run again with ``--resume``, and an interrupted fine-tune continues f
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from obliviate.config import to_dict
 from obliviate.errors import ConfigError
-from obliviate.registry import suggest
 from obliviate.results import write_atomic
 from obliviate.training.loop import TrainConfig
-
-# Fine-tuning recipes per model: how fast a model of that size memorizes the fictional facts.
-MODEL_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tiny": {"lr": 3e-3, "epochs": 30, "batch_size": 16, "schedule": "cosine", "warmup": 0.1, "max_length": 96, "weight_decay": 0.0, "bf16": "off"},
-    # Measured on 2 cores (bench/prepare_cold.py): 18 people x 6 epochs at 6e-4 in batches of 16
-    # memorizes both splits within the 6-minute budget (5 epochs: 4.5 min but retain ROUGE-L only
-    # 0.63). Batches of 32 at
-    # 1e-3 reached only 0.58-0.66 and were no faster per example.
-    "smollm2-135m": {"lr": 6e-4, "epochs": 6, "batch_size": 16, "warmup": 0.05, "max_length": 128},
-}
-# Other prepare settings per model (PrepareConfig fields).
-MODEL_PREPARE_DEFAULTS: dict[str, dict[str, Any]] = {"smollm2-135m": {"rehearsal": 48, "freeze_embeddings": True}}
-# Benchmark sizes that let a model of that size learn the facts within the time budget.
-MODEL_BENCHMARK_DEFAULTS: dict[str, dict[str, Any]] = {"smollm2-135m": {"n_people": 18}}
-GENERIC_TRAIN_DEFAULTS: dict[str, Any] = {"lr": 1e-5, "epochs": 5, "batch_size": 8, "warmup": 0.1, "max_length": 256}
 
 
 @dataclass
@@ -53,46 +37,42 @@ class PrepareConfig:
     group_by_length: bool = True  # batch examples of similar length (less padding, same examples per epoch)
 
 
-def _for_model(table: dict[str, dict[str, Any]], model: str, default: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A copy of ``table``'s entry for a registered model name or alias (``default`` otherwise)."""
-    from obliviate.models.registry import MODELS
-
-    key = MODELS.canonical(model) if model in MODELS else ""
-    return dict(table.get(key, default or {}))
-
-
-def train_defaults(model: str) -> dict[str, Any]:
-    """The fine-tuning recipe for a model name (a generic one for other models)."""
-    return _for_model(MODEL_TRAIN_DEFAULTS, model, GENERIC_TRAIN_DEFAULTS)
-
-
-def prepare_defaults(model: str) -> dict[str, Any]:
-    """Model-specific PrepareConfig settings other than the recipe and the benchmark."""
-    return _for_model(MODEL_PREPARE_DEFAULTS, model)
-
-
 def benchmark_defaults(benchmark: str, model: str) -> dict[str, Any]:
-    """Default builder options of the built-in benchmark for a model (none for other benchmarks)."""
-    return _for_model(MODEL_BENCHMARK_DEFAULTS, model) if benchmark == "fictional" else {}
+    """The benchmark's builder options suited to a model (from its spec; none for most)."""
+    from obliviate.benchmarks.spec import benchmark_spec
+
+    return benchmark_spec(benchmark).defaults_for(model)
 
 
-def check_benchmark_options(builder: Any, options: dict[str, Any], name: str) -> None:
-    """Fail early if the benchmark's builder has no such option."""
-    params = inspect.signature(builder).parameters
-    for key in options:
-        if key not in params:
-            raise ConfigError(
-                f"benchmark {name!r} has no option {key!r}.{suggest(key, list(params))} "
-                f"Its options: {', '.join(params)}."
-            )
+def prepare_config(
+    model: str,
+    benchmark: str = "fictional",
+    options: Mapping[str, Any] | None = None,
+    config_file: str | Path | None = None,
+) -> PrepareConfig:
+    """The PrepareConfig of a model and benchmark: model defaults < YAML file < ``options``.
 
+    Args:
+        model: a registered model name (its defaults apply), a local folder or a hub id.
+        benchmark: a registered benchmark (its sizes for ``model`` apply).
+        options: a nested tree of PrepareConfig fields, e.g. ``{"train": {"lr": 1e-3},
+            "benchmark": {"n_people": 12}}`` (values may be command-line strings).
+        config_file: a YAML file of the same tree.
 
-def coerce_benchmark_options(builder: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """Convert command-line strings to the builder's annotated parameter types."""
-    from obliviate.config import _coerce
+    Raises:
+        ConfigError: an unknown field or a value of the wrong type (validated before any load).
+    """
+    from obliviate.config import build, load_yaml, merge
+    from obliviate.models.defaults import prepare_defaults, train_defaults
 
-    hints = inspect.get_annotations(builder, eval_str=True)
-    return {k: _coerce(v, hints[k], f"benchmark.{k}") if k in hints else v for k, v in options.items()}
+    tree: dict[str, Any] = {
+        **prepare_defaults(model), "train": train_defaults(model), "benchmark": benchmark_defaults(benchmark, model),
+    }
+    if config_file:
+        tree = merge(tree, load_yaml(config_file))
+    if options:
+        tree = merge(tree, dict(options))
+    return build(PrepareConfig, tree)
 
 
 def know_summary(model: Any, tokenizer: Any, formatter: Any, records: list, max_new_tokens: int) -> dict[str, float]:
@@ -125,7 +105,7 @@ def prepare(
     say: Any = print,
 ) -> dict[str, Any]:
     """Build the benchmark and the two fine-tuned models under ``out``; return the summary."""
-    from obliviate.benchmarks import BENCHMARKS
+    from obliviate.benchmarks.spec import benchmark_spec
     from obliviate.benchmarks.worldknowledge import N_REHEARSAL, load_rehearsal
     from obliviate.data.formatting import PromptFormatter, make_collate, sft_items
     from obliviate.data.task import UnlearningTask
@@ -136,9 +116,9 @@ def prepare(
     if not 0 <= config.rehearsal <= N_REHEARSAL:
         raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")
     out = Path(out)
-    builder = BENCHMARKS.get(benchmark)
-    check_benchmark_options(builder, config.benchmark, benchmark)
-    bench_options = coerce_benchmark_options(builder, config.benchmark)
+    spec = benchmark_spec(benchmark)
+    spec.check_options(config.benchmark)
+    bench_options = spec.coerce_options(config.benchmark)
     source = resolve_model(model)
     if out.exists() and any(out.iterdir()) and not (resume or overwrite):
         raise ConfigError(f"{out} already exists; pass --resume to finish it or --overwrite to start over")
@@ -152,7 +132,7 @@ def prepare(
         task = UnlearningTask.load(bench_dir)
     else:
         t0 = time.perf_counter()
-        task = builder(**bench_options)
+        task = spec(**bench_options)
         task.save(bench_dir)
         timings["benchmark"] = time.perf_counter() - t0
     say(f"benchmark {task.name}: {len(task.forget)} forget, {len(task.retain)} retain, {len(task.holdout)} holdout items")

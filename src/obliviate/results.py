@@ -201,16 +201,22 @@ def evaluation_identity(source: Any, task: UnlearningTask, options: Any) -> dict
     """What makes stored metrics reusable: the model's weights, the benchmark's content, the options."""
     from dataclasses import asdict
 
+    from obliviate.data.task import CORE_SPLITS
     from obliviate.models.io import model_fingerprint
+    from obliviate.scoring import CachedScorer, ModelScorer, Scorer
 
-    if hasattr(source, "model") and hasattr(source, "tokenizer"):
-        model = model_fingerprint(source)
-    else:  # a Scorer (an inference-time method): identified by its kind and what it wraps
-        model = f"scorer:{type(source).__name__}:{getattr(source, 'source', '')}"
-    fingerprint = getattr(task, "fingerprint", None)
+    inner = source.inner if isinstance(source, CachedScorer) else source
+    if not isinstance(inner, Scorer):
+        model = model_fingerprint(inner)  # a loaded model
+    elif type(inner) is ModelScorer:
+        model = model_fingerprint(inner)  # the plain scorer of a model: its weights
+    else:  # an inference-time method's scorer: its kind, and the weights it wraps when it has them
+        weights = model_fingerprint(inner) if hasattr(inner, "model") else getattr(inner, "source", "")
+        model = f"scorer:{type(inner).__name__}:{weights}"
     return {
         "model": model,
-        "benchmark": fingerprint() if callable(fingerprint) else f"{task.name}@{task.version}",
+        "benchmark": task.fingerprint(),
+        "core": task.fingerprint(CORE_SPLITS),
         "options": asdict(options),
     }
 
@@ -226,6 +232,10 @@ def check_same_evaluation(out: Any, stored: Mapping[str, Any] | None, identity: 
             "or choose another --out"
         )
     what = {"model": "another model", "benchmark": "another benchmark", "options": "other evaluation options"}
+    stored = {k: v for k, v in stored.items() if k in what}
+    identity = {k: v for k, v in identity.items() if k in what}
+    if stored == identity:
+        return
     differs = [text for key, text in what.items() if stored.get(key) != identity.get(key)]
     raise ConfigError(
         f"{out} holds metrics of {' and '.join(differs)}; they cannot be resumed for this one. Pass "

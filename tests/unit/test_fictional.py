@@ -228,7 +228,7 @@ def test_save_load_round_trip(task: UnlearningTask, tmp_path) -> None:
 
 def test_registered_lazily() -> None:
     assert {"fictional", "tofu", "muse"} <= set(BENCHMARKS.names())
-    assert BENCHMARKS.get("fictional") is build_fictional
+    assert BENCHMARKS.get("fictional").builder is build_fictional
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from obliviate.benchmarks import worldknowledge
+from obliviate.benchmarks.spec import MIA_ATTACKS, BenchmarkSpec, tofu_set
 from obliviate.data.records import QA, Text
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError
@@ -491,6 +492,7 @@ def build_fictional(
         holdout=qa["holdout"],
         splits={**bio, "real_authors": real_authors, "world_facts": world_facts},
         templates=worldknowledge.load_idk_templates(),
+        roles={role: list(splits) for role, splits in ROLES.items()},
         metadata={
             "benchmark": BENCHMARK, "version": VERSION, "seed": seed, "n_people": n_people,
             "forget": forget, "attributes": [a.key for a in ATTRIBUTES],
@@ -501,3 +503,25 @@ def build_fictional(
             "n_world_facts": len(world_facts),
         },
     )
+
+
+ROLES: dict[str, tuple[str, ...]] = {
+    "options": ("real_authors", "world_facts"),
+    "utility_retain": ("retain",),
+    "privleak": ("forget",),
+}
+
+SPEC = BenchmarkSpec(
+    name=BENCHMARK,
+    version=VERSION,
+    help="Built-in generated fictitious people with TOFU-style QA, splits by person (offline).",
+    builder=build_fictional,
+    roles=ROLES,
+    # TOFU set + MIA battery on QA answers (forget vs holdout) and on the biographies + VerbMem.
+    plan=(
+        *tofu_set("retain"), *(f"forget/{a}" for a in MIA_ATTACKS), "privleak",
+        *(f"forget_bio/{a}" for a in MIA_ATTACKS if a != "mia_gradnorm"), "forget_bio/verbmem",
+    ),
+    # People a model of that size learns within the time budget.
+    model_defaults={"smollm2-135m": {"n_people": 18}},
+)

@@ -40,6 +40,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+from obliviate.benchmarks.spec import MIA_ATTACKS, BenchmarkSpec
 from obliviate.data.readers import Kind, TxtMode, find_split_files, read_files, read_hf_dataset
 from obliviate.data.records import Record, Text
 from obliviate.data.task import UnlearningTask
@@ -125,6 +126,7 @@ def build_muse(
         holdout=loaded.pop("holdout", []),
         splits=loaded,
         templates=[],
+        roles={role: list(splits) for role, splits in ROLES.items()},
         metadata={
             "benchmark": "muse",
             "version": VERSION,
@@ -183,3 +185,18 @@ def _check_verbmem(records: list[Record], files: list[Path]) -> None:
             raise DataError(
                 f"{where}: item {i}: field 'prompt': missing; verbmem items need 'prompt' and 'gt'"
             )
+
+
+ROLES: dict[str, tuple[str, ...]] = {"privleak": ("privleak_forget", "forget")}
+
+SPEC = BenchmarkSpec(
+    name="muse",
+    version=VERSION,
+    help="MUSE: news and books corpora, verbatim and knowledge memorization with privleak.",
+    builder=build_muse,
+    roles=ROLES,
+    plan=(
+        "verbmem_forget/verbmem", "knowmem_forget/knowmem", "knowmem_retain/knowmem",
+        *(f"privleak_forget/{a}" for a in MIA_ATTACKS[:4]), "privleak",
+    ),
+)

@@ -35,6 +35,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from obliviate.benchmarks.spec import MIA_ATTACKS, BenchmarkSpec, tofu_set
 from obliviate.data.readers import find_split_files, read_files, read_hf_dataset
 from obliviate.data.records import Record
 from obliviate.data.task import UnlearningTask
@@ -156,6 +157,7 @@ def build_tofu(path: str = HUB_NAME, forget: str = "forget10") -> UnlearningTask
         holdout=holdout,
         splits={k: v for k, v in splits.items() if v},
         templates=load_idk_templates(),
+        roles={role: list(splits) for role, splits in ROLES.items()},
         metadata={
             "benchmark": "tofu",
             "version": VERSION,
@@ -174,3 +176,20 @@ def _renumber(records: list[Record], config: str) -> list[Record]:
         r if r.id != f"{config}-{i}" else replace(r, id=f"tofu-{config}-{i}")
         for i, r in enumerate(records)
     ]
+
+
+ROLES: dict[str, tuple[str, ...]] = {
+    "options": ("real_authors", "world_facts"),
+    "utility_retain": ("retain_perturbed",),  # the retain set itself has no perturbed answers
+    "privleak": ("forget",),
+}
+
+SPEC = BenchmarkSpec(
+    name="tofu",
+    version=VERSION,
+    help="TOFU: fictitious author profiles, forget01/05/10 with truth ratio and forget quality.",
+    builder=build_tofu,
+    roles=ROLES,
+    # TOFU evaluates retention on retain_perturbed (the retain set itself has no perturbed answers).
+    plan=(*tofu_set("retain_perturbed"), *(f"forget/{a}" for a in MIA_ATTACKS), "privleak"),
+)

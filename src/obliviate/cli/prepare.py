@@ -24,25 +24,6 @@ def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     return p
 
 
-def build_config(model: str, config_file: str | None, extra: list[str], benchmark: str = "fictional") -> Any:
-    """Model-specific defaults < YAML file < dotted flags; validated before loading."""
-    from obliviate.config import build, load_yaml, merge, parse_dotted_args
-    from obliviate.prepare import (
-        PrepareConfig,
-        benchmark_defaults,
-        prepare_defaults,
-        train_defaults,
-    )
-
-    tree: dict[str, Any] = {
-        **prepare_defaults(model), "train": train_defaults(model), "benchmark": benchmark_defaults(benchmark, model),
-    }
-    if config_file:
-        tree = merge(tree, load_yaml(config_file))
-    tree = merge(tree, parse_dotted_args(extra))
-    return build(PrepareConfig, tree)
-
-
 def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -63,9 +44,11 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    from obliviate.prepare import prepare
+    from obliviate.config import parse_dotted_args
+    from obliviate.prepare import prepare, prepare_config
 
-    config = build_config(args.model, args.config, extra, args.benchmark)
+    # model defaults < YAML file < dotted flags; validated before anything loads
+    config = prepare_config(args.model, args.benchmark, parse_dotted_args(extra), args.config)
     summary = prepare(args.benchmark, args.model, args.out, config, resume=args.resume, overwrite=args.overwrite)
     print_summary(summary)
     print(f"wrote {args.out}/benchmark, {args.out}/target, {args.out}/retain")

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 from obliviate.data.records import Record, record_kind
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError
+from obliviate.metrics import RegisteredDescription
 from obliviate.scoring import Scorer, ScoreRequest, TokenScores
 
 DIRECTIONS: dict[str, str] = {
@@ -32,11 +33,6 @@ DIRECTIONS: dict[str, str] = {
     "closer_to_zero": "0 is best: the model leaks as much as the retain-only model",
 }
 """Every metric direction and what it means (what a report marks as best)."""
-
-OPTION_SPLITS = frozenset({"real_authors", "world_facts"})
-"""Splits whose TOFU Prob is normalised over the answer options and whose truth ratio compares
-the perturbed answers with the original answer (not with a paraphrase)."""
-
 
 def is_forget_split(split: str | None) -> bool:
     """Whether a split holds data to be forgotten (``forget``, ``forget_bio``, ``knowmem_forget``...)."""
@@ -170,7 +166,7 @@ class Metric(abc.ABC):
     """
 
     name: ClassVar[str] = ""
-    description: ClassVar[str] = ""  # one line: what the number means, for the report
+    description = RegisteredDescription()  # one line: what the number means (its METRICS help)
     default_direction: ClassVar[str] = "higher"
     kinds: ClassVar[tuple[str, ...]] = ("qa",)  # record kinds the split must hold
     takes_split: ClassVar[bool] = True

@@ -15,7 +15,6 @@ from obliviate.data.records import QA, Text
 from obliviate.data.task import UnlearningTask
 from obliviate.metrics import functional as F
 from obliviate.metrics.base import (
-    OPTION_SPLITS,
     EvalContext,
     GenRequest,
     Metric,
@@ -42,17 +41,16 @@ class Prob(_SplitMetric):
     """TOFU Prob: length-normalised answer probability (over the options on real_authors/world_facts)."""
 
     name = "prob"
-    description = "probability of the right answer per token, exp(mean log p) (TOFU Prob)"
 
-    def _options(self, item: QA) -> bool:
-        return self.split in OPTION_SPLITS and bool(item.perturbed_answers)
+    def _options(self, task: UnlearningTask, item: QA) -> bool:
+        return task.has_role(self.split, "options") and bool(item.perturbed_answers)
 
     def requests(self, ctx: EvalContext) -> list[ScoreRequest]:
         s = ctx.scorer
         out: list[ScoreRequest] = []
         for q in _qa_items(ctx, self.split):
             out.append(s.qa_request(q.question, q.answer))
-            if self._options(q):
+            if self._options(ctx.task, q):
                 out.extend(s.qa_request(q.question, p) for p in q.perturbed_answers)
         return out
 
@@ -61,12 +59,12 @@ class Prob(_SplitMetric):
         values = []
         for q in items:
             true = ctx.score([ctx.scorer.qa_request(q.question, q.answer)])[0].mean_logprob
-            if self._options(q):
+            if self._options(ctx.task, q):
                 wrong = ctx.score([ctx.scorer.qa_request(q.question, p) for p in q.perturbed_answers])
                 values.append(F.option_normalized_prob(true, [w.mean_logprob for w in wrong]))
             else:
                 values.append(F.length_normalized_prob([true]))
-        normalised = self.split in OPTION_SPLITS
+        normalised = ctx.task.has_role(self.split, "options")
         return MetricResult(values, mean(values), [q.id for q in items], {"option_normalized": normalised})
 
 
@@ -74,7 +72,6 @@ class Rouge(_SplitMetric):
     """TOFU ROUGE-L recall (Porter stemmer) of the greedy answer against the true answer."""
 
     name = "rouge"
-    description = "ROUGE-L recall of the model's greedy answer against the true answer (TOFU)"
 
     def prompts(self, ctx: EvalContext) -> list[GenRequest]:
         fmt = ctx.scorer.formatter
@@ -108,8 +105,8 @@ class TruthRatio(Metric):
         lacking = sum(not q.perturbed_answers for q in task.split(self.split))  # type: ignore[union-attr]
         return f"{lacking} items of {self.split!r} have no perturbed answers" if lacking else None
 
-    def _true_answer(self, q: QA) -> str:
-        if self.split in OPTION_SPLITS or not q.paraphrased_answer:
+    def _true_answer(self, task: UnlearningTask, q: QA) -> str:
+        if task.has_role(self.split, "options") or not q.paraphrased_answer:
             return q.answer
         return q.paraphrased_answer
 
@@ -117,7 +114,7 @@ class TruthRatio(Metric):
         s = ctx.scorer
         out: list[ScoreRequest] = []
         for q in _qa_items(ctx, self.split):
-            out.append(s.qa_request(q.question, self._true_answer(q)))
+            out.append(s.qa_request(q.question, self._true_answer(ctx.task, q)))
             out.extend(s.qa_request(q.question, p) for p in q.perturbed_answers)
         return out
 
@@ -125,7 +122,7 @@ class TruthRatio(Metric):
         items = _qa_items(ctx, self.split)
         values = []
         for q in items:
-            true = ctx.score([ctx.scorer.qa_request(q.question, self._true_answer(q))])[0].mean_logprob
+            true = ctx.score([ctx.scorer.qa_request(q.question, self._true_answer(ctx.task, q))])[0].mean_logprob
             wrong = ctx.score([ctx.scorer.qa_request(q.question, p) for p in q.perturbed_answers])
             values.append(F.truth_ratio(true, [w.mean_logprob for w in wrong]))
         forget = is_forget_split(self.split)
@@ -133,7 +130,7 @@ class TruthRatio(Metric):
         extra = {
             "values_are": "raw truth ratios R",
             "aggregate_form": "mean min(R, 1/R)" if forget else "mean max(0, 1 - R)",
-            "true_answer": "original" if self.split in OPTION_SPLITS else "paraphrased",
+            "true_answer": "original" if ctx.task.has_role(self.split, "options") else "paraphrased",
         }
         return MetricResult(values, aggregate, [q.id for q in items], extra)
 
@@ -159,7 +156,6 @@ class ExtractionStrength(_ArgmaxMetric):
     """Extraction strength ES = 1 - k*/|y| on the teacher-forced argmax (open-unlearning)."""
 
     name = "extraction_strength"
-    description = "1 - (shortest answer prefix after which the model completes the rest) / length"
 
     def _value(self, pred: Any, labels: Any) -> float:
         return F.extraction_strength(pred, labels)
@@ -169,7 +165,6 @@ class ExactMemorization(_ArgmaxMetric):
     """Exact memorization EM: share of answer tokens the model predicts exactly (teacher forced)."""
 
     name = "exact_memorization"
-    description = "share of answer tokens that are the model's top prediction given the true prefix"
 
     def _value(self, pred: Any, labels: Any) -> float:
         return F.exact_memorization(pred, labels)
@@ -183,7 +178,6 @@ class VerbMem(_SplitMetric):
     """
 
     name = "verbmem"
-    description = "ROUGE-L F1 of the model's continuation of a text against the true continuation (MUSE)"
     kinds = ("text",)
 
     def missing(self, task: UnlearningTask, reference: dict[str, Any] | None) -> str | None:
@@ -220,7 +214,6 @@ class KnowMem(_SplitMetric):
     """
 
     name = "knowmem"
-    description = "ROUGE-L F1 of the model's few-shot answer against the true answer (MUSE)"
 
     def _shots(self, ctx: EvalContext, item: QA) -> list[QA]:
         icl = ctx.task.all_splits().get(f"{self.split}_icl") or ctx.task.split(self.split)

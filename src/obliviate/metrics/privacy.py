@@ -16,7 +16,7 @@ import abc
 import math
 from typing import Any
 
-from obliviate.data.formatting import encode_pair
+from obliviate.data.formatting import IGNORE_INDEX, encode_pair
 from obliviate.data.records import Record
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError, DataError
@@ -44,11 +44,6 @@ class MIAttack(Metric):
 
     kinds = ("qa", "text")
     default_direction = "closer_to_half"
-    attack = ""
-
-    @property
-    def description(self) -> str:  # type: ignore[override]
-        return f"AUROC of the {self.attack} attack telling forget items from never-seen ones (0.5 = forgotten)"
 
     def splits(self, task: UnlearningTask) -> list[str]:
         return [self.split, nonmember_split(task, self.split)]  # type: ignore[list-item]
@@ -94,7 +89,6 @@ class LossAttack(PerItemAttack):
     """LOSS attack: mean per-token log-probability (its per-item values feed the reference attack)."""
 
     name = "mia_loss"
-    attack = "LOSS"
 
     def item_score(self, ctx: EvalContext, record: Record, scores: TokenScores) -> float:
         return F.mia_loss(scores.logprobs)
@@ -104,7 +98,6 @@ class ZlibAttack(PerItemAttack):
     """Zlib attack: mean log-probability divided by the zlib-compressed length of the text."""
 
     name = "mia_zlib"
-    attack = "zlib"
 
     def item_score(self, ctx: EvalContext, record: Record, scores: TokenScores) -> float:
         return F.mia_zlib(scores.logprobs, record_text(record))
@@ -114,7 +107,6 @@ class MinKAttack(PerItemAttack):
     """Min-K% Prob attack: mean of the lowest k of the token log-probabilities (k = eval.k)."""
 
     name = "mia_min_k"
-    attack = "Min-K%"
 
     def item_score(self, ctx: EvalContext, record: Record, scores: TokenScores) -> float:
         return F.mia_min_k(scores.logprobs, ctx.options.k)
@@ -124,7 +116,6 @@ class MinKPlusPlusAttack(PerItemAttack):
     """Min-K%++ attack: Min-K% of log-probabilities standardised by the vocabulary moments."""
 
     name = "mia_min_k_pp"
-    attack = "Min-K%++"
     vocab_stats = True
 
     def item_score(self, ctx: EvalContext, record: Record, scores: TokenScores) -> float:
@@ -139,7 +130,6 @@ class ReferenceAttack(MIAttack):
     """Reference attack: mean log-probability minus the reference model's (from its saved run)."""
 
     name = "mia_reference"
-    attack = "reference"
     uses_reference = True
     self_value = 0.5  # against itself every score is 0: no separation
 
@@ -182,7 +172,6 @@ class GradNormAttack(MIAttack):
     """
 
     name = "mia_gradnorm"
-    attack = "GradNorm"
 
     def requests(self, ctx: EvalContext) -> list[ScoreRequest]:
         return []
@@ -212,14 +201,11 @@ def gradient_norms(
     the gradients are cleared afterwards, so the model is left as it was. ``bf16`` runs the pass
     under bf16 autocast (~25 % faster on CPUs with AVX-512 bf16; norms agree to ~1 %).
     """
-    import contextlib
-
     import torch
 
-    autocast = (
-        torch.autocast(next(model.parameters()).device.type, dtype=torch.bfloat16)
-        if bf16 else contextlib.nullcontext()
-    )
+    from obliviate.training.precision import bf16_autocast
+
+    autocast = bf16_autocast(next(model.parameters()).device, bf16)
 
     params = list(model.parameters())
     saved = [p.requires_grad for p in params]
@@ -239,7 +225,7 @@ def gradient_norms(
                 with autocast:
                     logits = model(input_ids=ids).logits[:, :-1].float()
                 loss = torch.nn.functional.cross_entropy(
-                    logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+                    logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
                 )
                 loss.backward()
             grads = [p.grad.detach().float().norm(2) for p in params if p.grad is not None]
@@ -259,7 +245,6 @@ class ForgetQuality(Metric):
     """TOFU forget quality: KS-test p-value of forget truth ratios vs the reference model's."""
 
     name = "forget_quality"
-    description = "p-value that forget truth ratios match the retain-only model's (TOFU; high = forgotten)"
     takes_split = False
     uses_reference = True
     self_value = 1.0  # a KS test of a sample against itself
@@ -294,20 +279,19 @@ class ForgetQuality(Metric):
 class PrivLeak(Metric):
     """MUSE PrivLeak: relative gap between the Min-K% AUC and the reference model's AUC, x100.
 
-    Uses ``privleak_forget`` (MUSE) when the task has it, else ``forget``. The reference AUC comes
+    Uses the task's ``privleak`` split (MUSE: ``privleak_forget``) when it has one, else ``forget``. The reference AUC comes
     from the reference run, else from the benchmark's ``privleak_auc_retrain`` (MUSE's constant,
     in MUSE's convention), else 0.5 as in open-unlearning.
     """
 
     name = "privleak"
-    description = "relative gap (%) between this model's and the retain-only model's Min-K% AUC (MUSE; 0 = same)"
     default_direction = "closer_to_zero"
     takes_split = False
     uses_reference = True
     self_value = 0.0  # the same AUC as the reference
 
     def _source(self, task: UnlearningTask) -> str:
-        split = "privleak_forget" if task.all_splits().get("privleak_forget") else "forget"
+        split = next(iter(task.role("privleak")), "forget")
         return f"{split}/{MinKAttack.name}"
 
     def depends(self, task: UnlearningTask) -> list[str]:

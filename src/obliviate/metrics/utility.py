@@ -19,14 +19,15 @@ from obliviate.metrics.memorization import Prob, Rouge, TruthRatio
 from obliviate.scoring import ScoreRequest
 
 UTILITY_SPLITS = ("retain", "real_authors", "world_facts")
-"""The splits of TOFU's model utility (``retain_perturbed`` replaces ``retain`` when present)."""
+"""The splits of TOFU's model utility (the task's ``utility_retain`` split replaces ``retain``)."""
 
 CHOICE_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def utility_splits(task: UnlearningTask) -> list[str]:
-    """Model utility's splits: ``retain_perturbed`` (TOFU's retain eval set) or ``retain``, then RA, WF."""
-    retain = "retain_perturbed" if task.all_splits().get("retain_perturbed") else "retain"
+    """Model utility's splits: the task's ``utility_retain`` split (TOFU: ``retain_perturbed``) or
+    ``retain``, then real authors and world facts."""
+    retain = next(iter(task.role("utility_retain")), "retain")
     return [retain, *UTILITY_SPLITS[1:]]
 
 
@@ -34,7 +35,6 @@ class ModelUtility(Metric):
     """TOFU model utility: harmonic mean of Prob, ROUGE-L and truth ratio on three kept splits."""
 
     name = "model_utility"
-    description = "harmonic mean of Prob, ROUGE-L and truth ratio on retain, real authors, world facts (TOFU)"
     takes_split = False
 
     def components(self, task: UnlearningTask) -> list[str]:
@@ -57,7 +57,6 @@ class Fluency(Metric):
     """Fluency: weighted 2/3-gram entropy of the greedy answers (ROME/RWKU); low = repetitive."""
 
     name = "fluency"
-    description = "n-gram entropy of the model's answers (ROME/RWKU); low means repetitive or degenerate"
 
     def prompts(self, ctx: EvalContext) -> list[GenRequest]:
         return Rouge(self.split).prompts(ctx)
@@ -80,7 +79,6 @@ class MCQAccuracy(Metric):
     """Multiple-choice accuracy: the choice letter with the highest log-probability is the answer."""
 
     name = "mcq_accuracy"
-    description = "share of multiple-choice questions whose most likely choice letter is right"
     kinds = ("mcq",)
 
     def missing(self, task: UnlearningTask, reference: dict[str, Any] | None) -> str | None:

@@ -138,15 +138,17 @@ def load_model(
     return LoadedModel(model, tokenizer, str(spec), str(resolved) if isinstance(resolved, Path) else None, meta)
 
 
-def model_fingerprint(model: LoadedModel) -> str:
+def model_fingerprint(model: Any) -> str:
     """The identity of a model's weights, cheap enough to check on every resume.
 
+    ``model`` is a :class:`LoadedModel` or anything holding one's ``model`` (and maybe ``path``).
     A model read from a folder is identified by each file's name, size and modification time and
     by the headers of its safetensors files (tensor names, shapes, dtypes, offsets), without
     reading the weights; a model that lives only in memory, by a hash of its weights.
     """
     h = hashlib.sha256()
-    folder = Path(model.path) if model.path else None
+    path = getattr(model, "path", None)
+    folder = Path(path) if path else None
     if folder is not None and folder.is_dir():
         h.update(b"folder")
         for f in sorted(folder.iterdir()):

@@ -182,8 +182,8 @@ def load_task(spec: str, builder_options: dict[str, Any]) -> tuple[UnlearningTas
         ``(task, the builder options converted to their annotated types)``.
     """
     from obliviate.benchmarks import BENCHMARKS
+    from obliviate.benchmarks.spec import benchmark_spec
     from obliviate.data.task import UnlearningTask
-    from obliviate.prepare import check_benchmark_options, coerce_benchmark_options
     from obliviate.registry import suggest
 
     path = Path(spec).expanduser()
@@ -192,10 +192,10 @@ def load_task(spec: str, builder_options: dict[str, Any]) -> tuple[UnlearningTas
             raise ConfigError(f"--benchmark.* options apply to registered benchmarks; {path} is a prepared folder")
         return UnlearningTask.load(path), {}
     if spec in BENCHMARKS:
-        builder = BENCHMARKS.get(spec)
-        check_benchmark_options(builder, builder_options, spec)
-        typed = coerce_benchmark_options(builder, builder_options)
-        return builder(**typed), typed
+        bench = benchmark_spec(spec)
+        bench.check_options(builder_options)
+        typed = bench.coerce_options(builder_options)
+        return bench(**typed), typed
     if path.suffix or "/" in spec or spec.startswith("."):
         raise ConfigError(f"benchmark folder {spec} does not exist; prepare one with `obliviate prepare --out DIR`")
     raise ConfigError(
