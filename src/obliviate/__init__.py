@@ -21,6 +21,8 @@ _PUBLIC: dict[str, str] = {
     "unlearn": "obliviate.api",
     "evaluate": "obliviate.api",
     "report": "obliviate.api",
+    "prepare": "obliviate.api",
+    "demo": "obliviate.api",
     "Run": "obliviate.runs",
     "RunRecord": "obliviate.results",
     "Results": "obliviate.results",

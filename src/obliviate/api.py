@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 from obliviate.runs import evaluate
 
-__all__ = ["evaluate", "load_benchmark", "load_model", "load_run", "report", "unlearn"]
+__all__ = ["demo", "evaluate", "load_benchmark", "load_model", "load_run", "prepare", "report", "unlearn"]
 
 
 def load_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> LoadedModel:
@@ -137,3 +137,47 @@ def report(
     from obliviate.report import make_report
 
     return make_report(list(runs), out, **options)
+
+
+def prepare(
+    out: str | os.PathLike,
+    *,
+    benchmark: str = "fictional",
+    model: str = "smollm2-135m",
+    options: dict[str, Any] | None = None,
+    config: str | os.PathLike | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build a benchmark and fine-tune the target and the retain-only model into ``out`` (``obliviate prepare``).
+
+    ``options`` is an option tree over the model's defaults: ``{"train": {"epochs": 3},
+    "benchmark": {"n_people": 18}, "rehearsal": 0}``; ``config`` a YAML file under it. Returns the
+    summary that ``out/prepare.json`` records.
+    """
+    from obliviate.prepare import prepare as run_prepare
+    from obliviate.prepare import prepare_config
+
+    settings = prepare_config(model, benchmark, options, config)
+    return run_prepare(benchmark, model, out, settings, resume=resume, overwrite=overwrite, progress=progress)
+
+
+def demo(
+    out: str | os.PathLike = "obliviate-demo",
+    *,
+    methods: Iterable[str] = ("grad_diff", "npo", "simnpo"),
+    model: str = "smollm2-135m",
+    forget: str = "forget10",
+    profile: str = "fast",
+    method_options: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The demo (``obliviate demo``): prepare or reuse, evaluate, unlearn with each method, report.
+
+    Returns the report's path, the run folders and the stage timings.
+    """
+    from obliviate.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(methods=tuple(methods), forget=forget, profile=profile, model=model,
+                     method_options=dict(method_options or {}))
+    return run_demo(cfg, Path(out))

@@ -79,6 +79,11 @@ class DemoConfig:
             raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
         if not self.methods:
             raise ConfigError("choose at least one method (--methods npo,simnpo)")
+        unknown = set(self.method_options) - set(self.methods)
+        if unknown:
+            raise ConfigError(
+                f"options given for {', '.join(sorted(unknown))}, which is not among --methods {','.join(self.methods)}"
+            )
 
 
 def cache_key(cfg: DemoConfig, prep_config: Any) -> str:
@@ -148,7 +153,7 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     from obliviate.metrics.base import EvalOptions
     from obliviate.models.io import load_model
     from obliviate.models.smollm2 import cache_root
-    from obliviate.prepare import prepare, prepare_config
+    from obliviate.prepare import prepare, prepare_complete, prepare_config
     from obliviate.runs import plan_unlearn, resolve_options, run_unlearn, summary_lines
 
     cfg.validate()
@@ -164,7 +169,7 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     options_key = hashlib.sha256(json.dumps(to_dict(options), sort_keys=True).encode()).hexdigest()[:8]
     evals = prep_dir / f"eval-{cfg.profile}-{options_key}"
     runs = out / "runs"
-    cold = not (prep_dir / "prepare.json").is_file()
+    cold = not prepare_complete(prep_dir)
     names = (["prepare"] if cold else []) + ["eval_retain", "eval_target"]
     names += [f"{stage}_{m}" for m in cfg.methods for stage in ("unlearn", "eval")] + ["report"]
     stages = Stages(say, names, {"report": 1.0, **_read_timings(evals / TIMINGS_FILE)})

@@ -91,4 +91,16 @@ def write_folder(final: str | os.PathLike, fill: Callable[[Path], None]) -> Path
     return final
 
 
-__all__ = ["recover_folder", "write_folder"]
+def clear_folder(folder: str | os.PathLike) -> None:
+    """Empty a folder that is being replaced: it is renamed aside first, then deleted, so a command
+    killed half-way never leaves old and new contents side by side."""
+    folder = Path(folder)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    aside = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    shutil.rmtree(aside, ignore_errors=True)
+    os.replace(folder, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+__all__ = ["clear_folder", "recover_folder", "write_folder"]

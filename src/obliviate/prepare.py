@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.config import to_dict
-from obliviate.errors import ConfigError
-from obliviate.results import write_atomic
+from obliviate.errors import ConfigError, ObliviateError, OutputExistsError
+from obliviate.results import load_run, save_run, write_atomic
 from obliviate.training.loop import TrainConfig
+
+PREPARE_FILE = "prepare.json"
+"""The preparation's record (the run-record schema, kind "prepare"): options, status, what each model knows."""
 
 
 @dataclass
@@ -106,12 +109,10 @@ def prepare(
 ) -> dict[str, Any]:
     """Build the benchmark and the two fine-tuned models under ``out``; return the summary."""
     from obliviate.benchmarks.spec import benchmark_spec
-    from obliviate.benchmarks.worldknowledge import N_REHEARSAL, load_rehearsal
-    from obliviate.data.formatting import PromptFormatter, make_collate, sft_items
-    from obliviate.data.task import UnlearningTask
-    from obliviate.methods.base import sft_loss
-    from obliviate.models.io import check_output, load_model, resolve_model, save_model
-    from obliviate.training.loop import train
+    from obliviate.benchmarks.worldknowledge import N_REHEARSAL
+    from obliviate.files import clear_folder
+    from obliviate.models.io import check_output, resolve_model
+    from obliviate.runs.unlearn import package_versions
 
     if not 0 <= config.rehearsal <= N_REHEARSAL:
         raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")
@@ -120,10 +121,75 @@ def prepare(
     spec.check_options(config.benchmark)
     bench_options = spec.coerce_options(config.benchmark)
     source = resolve_model(model)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out {out} is an existing file, not a folder; choose a folder path for --out")
     if out.exists() and any(out.iterdir()) and not (resume or overwrite):
-        raise ConfigError(f"{out} already exists; pass --resume to finish it or --overwrite to start over")
+        raise OutputExistsError(f"{out} already exists; pass --resume to finish it or --overwrite to start over")
     check_output(out, overwrite=True, inputs=(source if isinstance(source, Path) else None,))
-    out.mkdir(parents=True, exist_ok=True)
+    record = {"kind": "prepare", "benchmark_spec": benchmark, "model": model, "config": to_dict(config)}
+    if resume and out.is_dir() and any(out.iterdir()):
+        check_prepare_resumable(out, record)
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out.with_name(f".{out.name}.prepare.lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise OutputExistsError(f"another `obliviate prepare` is writing into {out}; wait for it or choose another --out") from None
+    try:
+        if overwrite and not resume:
+            clear_folder(out)  # the old contents go first: a half-done folder never looks complete
+        out.mkdir(parents=True, exist_ok=True)
+        save_run(out / PREPARE_FILE, {**record, "status": "running", "versions": package_versions()})
+        return _prepare(spec, bench_options, model, out, config, record, resume=resume, progress=progress, say=say)
+    finally:
+        lock.release()
+        Path(lock.lock_file).unlink(missing_ok=True)
+
+
+def prepare_complete(out: str | Path) -> bool:
+    """Whether ``out`` holds a finished preparation (a killed one says "running")."""
+    try:
+        data = load_run(Path(out) / PREPARE_FILE)
+    except ObliviateError:
+        return False
+    return bool(data) and data.get("status", "completed") == "completed" and "models" in data
+
+
+def check_prepare_resumable(out: Path, record: dict[str, Any]) -> None:
+    """On --resume, refuse options other than those the interrupted preparation recorded."""
+    previous = load_run(out / PREPARE_FILE, missing_ok=True)
+    if not previous:
+        raise ConfigError(
+            f"{out} holds no {PREPARE_FILE}, so what it was prepared with is unknown; start over with --overwrite"
+        )
+    old = {k: previous.get(k) for k in ("benchmark_spec", "model", "config")}
+    new = {k: record.get(k) for k in ("benchmark_spec", "model", "config")}
+    if previous.get("benchmark_spec") is None:  # written before the record named them
+        old["benchmark_spec"], old["model"] = new["benchmark_spec"], previous.get("model")
+    if old != new:
+        changed = sorted(k for k in new if old.get(k) != new.get(k))
+        if old["config"] != new["config"] and isinstance(old["config"], dict):
+            changed = [f"config.{k}" for k in sorted(new["config"]) if old["config"].get(k) != new["config"].get(k)] + [
+                c for c in changed if c != "config"]
+        raise ConfigError(
+            f"--resume with options that differ from the interrupted preparation in {', '.join(changed)}; "
+            "use the same options, or start over with --overwrite"
+        )
+
+
+def _prepare(
+    spec: Any, bench_options: dict[str, Any], model: str, out: Path, config: PrepareConfig, record: dict[str, Any],
+    *, resume: bool, progress: bool, say: Any,
+) -> dict[str, Any]:
+    from obliviate.benchmarks.worldknowledge import load_rehearsal
+    from obliviate.data.formatting import PromptFormatter, make_collate, sft_items
+    from obliviate.data.task import UnlearningTask
+    from obliviate.methods.base import sft_loss
+    from obliviate.models.io import load_model, save_model
+    from obliviate.runs.unlearn import package_versions
+    from obliviate.training.loop import train
+
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -138,9 +204,8 @@ def prepare(
     say(f"benchmark {task.name}: {len(task.forget)} forget, {len(task.retain)} retain, {len(task.holdout)} holdout items")
 
     summary: dict[str, Any] = {
-        "benchmark": {"name": task.name, **task.metadata},
-        "model": model,
-        "config": to_dict(config),
+        **record,
+        "benchmark": {"name": task.name, "fingerprint": task.fingerprint(), **task.metadata},
         "models": {},
     }
     rehearsal = load_rehearsal(config.rehearsal) if config.rehearsal else []
@@ -186,7 +251,9 @@ def prepare(
     timings["total"] = time.perf_counter() - started
     summary["timings"] = timings
     summary["prompt_format"] = config.prompt_format
-    write_json(out / "prepare.json", summary)
+    summary["status"] = "completed"
+    summary["versions"] = package_versions()
+    save_run(out / PREPARE_FILE, summary)
     import shutil
 
     shutil.rmtree(out / ".checkpoints", ignore_errors=True)

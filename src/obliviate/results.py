@@ -90,7 +90,8 @@ def upgrade(data: dict[str, Any], source: object = "run.json") -> dict[str, Any]
         return data
     out = dict(data)
     if "kind" not in out:
-        out["kind"] = "unlearn" if isinstance(out.get("config"), Mapping) and "method" in out["config"] else "eval"
+        config = out.get("config") if isinstance(out.get("config"), Mapping) else {}
+        out["kind"] = "unlearn" if "method" in config else ("prepare" if "models" in out else "eval")
     out["schema"] = SCHEMA_VERSION
     return out
 

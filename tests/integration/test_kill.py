@@ -95,3 +95,20 @@ def test_eval_killed_and_rerun_ends_identical(tmp_path: Path) -> None:
             assert got[key]["values"] == entry["values"], key
             assert got[key]["aggregate"] == entry["aggregate"], key
         assert leftovers(tmp_path) == []
+
+
+def test_prepare_killed_and_resumed_ends_identical(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    args = ["prepare", "--model", "tiny", *BENCH, "--train.epochs", "4", "--train.save_every", "2",
+            "--summary_new_tokens", "4"]
+    run_to_end([*args, "--out", str(tmp_path / "whole")], [], random.Random(0), kills=0)
+    for seed in SEEDS:
+        out = tmp_path / f"killed-{seed}"
+        run_to_end([*args, "--out", str(out)], [*args, "--out", str(out), "--resume"], random.Random(seed), kills=2)
+        for role in ("target", "retain"):
+            want = load_file(str(tmp_path / "whole" / role / "model.safetensors"))
+            got = load_file(str(out / role / "model.safetensors"))
+            assert max(float((want[k] - got[k]).abs().max()) for k in want) == 0.0, role
+        assert json.loads((out / "prepare.json").read_text())["status"] == "completed"
+        assert leftovers(tmp_path) == [] and not (out / ".checkpoints").exists()

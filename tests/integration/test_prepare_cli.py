@@ -34,9 +34,37 @@ def test_prepare_writes_benchmark_target_and_retain(tmp_path, capsys):
     assert "forget ROUGE-L" in capsys.readouterr().out
     # Running it again without --resume or --overwrite refuses to touch the output.
     assert main(["prepare", "--model", "tiny", "--out", str(out)]) == 2
-    # --resume reuses the finished parts.
-    assert main(["prepare", "--model", "tiny", "--out", str(out), "--resume", "--benchmark.n_people", "6", "--summary_new_tokens", "4"]) == 0
+    same = ["prepare", "--model", "tiny", "--out", str(out), "--resume", "--benchmark.n_people", "6", "--train.epochs", "1",
+            "--summary_new_tokens", "8", "--rehearsal", "4", "--freeze_embeddings", "true"]
+    # --resume with other options refuses: the models were not trained with them.
+    capsys.readouterr()
+    changed = [("4" if a == "8" else a) for a in same]  # --summary_new_tokens 4 instead of 8
+    assert main(changed) == 2
+    assert "differ from the interrupted preparation in config.summary_new_tokens" in capsys.readouterr().err
+    # --resume with the same options reuses the finished parts.
+    assert main(same) == 0
     assert "already trained" in capsys.readouterr().out
+    assert json.loads((out / "prepare.json").read_text())["status"] == "completed"
+
+
+def test_an_interrupted_overwrite_never_looks_complete(tmp_path, monkeypatch):
+    """`prepare --overwrite` removes the old models first; killed mid-way, the folder says "running"."""
+    from obliviate.prepare import prepare_complete
+
+    out = tmp_path / "prep"
+    args = ["prepare", "--model", "tiny", "--out", str(out), "--benchmark.n_people", "6", "--train.epochs", "1",
+            "--summary_new_tokens", "4"]
+    assert main(args) == 0 and prepare_complete(out)
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("obliviate.training.loop.train", interrupted)
+    assert main([*args, "--overwrite", "--benchmark.seed", "3"]) == 130
+    assert not prepare_complete(out)
+    assert not (out / "target").exists() and not (out / "retain").exists()  # no old model beside the new benchmark
+    assert json.loads((out / "prepare.json").read_text())["status"] == "running"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_config_typo_fails_fast_with_a_suggestion(tmp_path, capsys):

@@ -9,7 +9,6 @@ weights of a run that diverged (its status is then ``diverged``).
 from __future__ import annotations
 
 import copy
-import os
 import platform
 import shutil
 import sys
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from obliviate.models.io import LoadedModel
     from obliviate.unlearning import UnlearnResult
 
+from obliviate.files import clear_folder
 from obliviate.runs.plan import UnlearnPlan
 
 EXIT_DIVERGED = 3
@@ -181,7 +181,7 @@ def run_unlearn(plan: UnlearnPlan, model: LoadedModel | None = None, *, in_place
     checkpoints = out / "checkpoints" if out is not None else None
     if main and out is not None:
         if not plan.resume:
-            _clear(out)
+            clear_folder(out)
         out.mkdir(parents=True, exist_ok=True)
         update_run(out, lambda data: {**data, **record_header(plan)})
     state.wait_for_everyone()
@@ -223,16 +223,6 @@ def run_unlearn(plan: UnlearnPlan, model: LoadedModel | None = None, *, in_place
     unlearned = replace(lm, model=result.model, source=where, path=where if out is not None else lm.path,
                         meta={**(lm.meta or {}), **meta})
     return Run(plan, RunRecord(data, out / "run.json" if out is not None else None), result, unlearned)
-
-
-def _clear(out: Path) -> None:
-    """Empty a run folder that is being replaced, moving it aside first (never a half-old folder)."""
-    if not out.exists() or not any(out.iterdir()):
-        return
-    aside = out.with_name(f".{out.name}.replaced-{os.getpid()}")
-    shutil.rmtree(aside, ignore_errors=True)
-    os.replace(out, aside)
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def summary_lines(run: Run) -> list[tuple[str, bool]]:
