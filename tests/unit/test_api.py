@@ -236,3 +236,15 @@ def test_the_precision_is_settable_and_recorded(tmp_path: Path) -> None:
         ob.evaluate("tiny", task, metrics="forget/prob", options={"precision": "fp16"})
     page = ob.report([tmp_path / "fp32"], out=tmp_path / "r.html")["html"].read_text(encoding="utf-8")
     assert "evaluated in fp32" in page
+
+
+def test_an_official_benchmark_evaluates_with_its_official_settings() -> None:
+    """TOFU generates 200 new tokens (its code and open-unlearning's); the caller's setting still wins."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "tofu"
+    task = ob.load_benchmark("tofu", path=str(fixture), forget="forget01")
+    official = ob.evaluate("tiny", task, metrics="forget/prob")
+    assert official.data["eval"]["options"]["max_new_tokens"] == 200
+    mine = ob.evaluate("tiny", task, metrics="forget/prob", options={"max_new_tokens": 8})
+    assert mine.data["eval"]["options"]["max_new_tokens"] == 8
+    fictional = ob.evaluate("tiny", ob.load_benchmark("fictional", n_people=6, n_world=2), metrics="forget/prob")
+    assert fictional.data["eval"]["options"]["max_new_tokens"] == 64

@@ -51,6 +51,8 @@ class BenchmarkSpec:
         plan: the metric keys an evaluation runs; entries whose data a task lacks are skipped.
         model_defaults: registered model name -> builder options that suit that model (sizes a
             model can learn within the time budget).
+        eval_defaults: evaluation options of the benchmark's official protocol (e.g. TOFU's
+            200-token generations), under the caller's own.
     """
 
     name: str
@@ -60,6 +62,7 @@ class BenchmarkSpec:
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     plan: tuple[str, ...] = ()
     model_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    eval_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def options(self) -> list[str]:
         """The builder's option names."""

@@ -38,10 +38,12 @@ def evaluate(
             finished evaluation there is resumed: metrics already stored are not recomputed.
         plan: a benchmark's plan name or a list of metric keys (default: the benchmark's own).
         metrics: only these metrics (``"rouge,forget/prob"`` or a list) and what they need.
-        options: :class:`~obliviate.metrics.base.EvalOptions` or a mapping of its fields.
+        options: :class:`~obliviate.metrics.base.EvalOptions` (used as given) or a mapping of its
+            fields, over the benchmark's official settings (TOFU generates 200 tokens).
         benchmark_options: builder options when ``benchmark`` is a registered benchmark's name.
         overwrite: recompute the metrics already in ``out``.
     """
+    from obliviate.benchmarks.spec import spec_of
     from obliviate.config import build
     from obliviate.data.task import UnlearningTask
     from obliviate.evaluation import evaluate as run_evaluation
@@ -50,18 +52,21 @@ def evaluate(
     from obliviate.models.io import load_model, resolve_model
     from obliviate.results import load_reference
 
-    if isinstance(options, EvalOptions):
-        options.validate()
-    else:
-        if options is not None and not isinstance(options, dict):
-            raise ConfigError(f"eval options are a mapping of EvalOptions fields, not {type(options).__name__}")
-        options = build(EvalOptions, dict(options or {}), "eval")
+    if options is not None and not isinstance(options, EvalOptions | dict):
+        raise ConfigError(f"eval options are a mapping of EvalOptions fields, not {type(options).__name__}")
+    if isinstance(options, dict):
+        build(EvalOptions, dict(options), "eval")  # a typo fails before the benchmark is read
     if isinstance(benchmark, UnlearningTask):
         if benchmark_options:
             raise ConfigError("benchmark options apply to a registered benchmark's name, not to a loaded task")
         task = benchmark
     else:
         task = load_task(str(benchmark), dict(benchmark_options or {}))[0]
+    if isinstance(options, EvalOptions):
+        options.validate()
+    else:  # the benchmark's official settings (TOFU: 200-token answers), the caller's over them
+        spec = spec_of(task)
+        options = build(EvalOptions, {**(dict(spec.eval_defaults) if spec else {}), **dict(options or {})}, "eval")
     ref = load_reference(reference) if reference is not None else None
     selected = [m for m in metrics.split(",") if m.strip()] if isinstance(metrics, str) else metrics
     plan_metrics(task, plan, selected, ref)  # fail fast, before the model loads
