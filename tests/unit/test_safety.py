@@ -181,3 +181,21 @@ def test_a_truncated_weights_file_and_an_out_that_is_a_file_get_clear_errors(
     assert main([*BASE, "--out", str(tmp_path / "file")]) == 2
     assert "is an existing file" in capsys.readouterr().err
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_repeated_ids_and_items_both_forgotten_and_kept_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import dataclasses
+
+    import obliviate as ob
+
+    task = ob.load_benchmark("fictional", n_people=6, n_world=2)
+    same_ids = dataclasses.replace(task, forget=[dataclasses.replace(r, id="x") for r in task.forget])
+    same_ids.save(tmp_path / "ids")  # a prepared folder: refused on load, naming the file and line
+    assert main(["eval", "--model", "tiny", "--benchmark", str(tmp_path / "ids"), "--out", str(tmp_path / "e")]) == 2
+    assert "forget.jsonl: line 2: id 'x'" in capsys.readouterr().err
+    with pytest.raises(ob.DataError, match="repeats the id 'x'"):  # a task in memory: refused before it runs
+        ob.evaluate("tiny", same_ids, metrics="forget/prob")
+    overlap = dataclasses.replace(task, retain=[*task.retain, dataclasses.replace(task.forget[0], id="copy")])
+    overlap.save(tmp_path / "overlap")
+    assert main([*BASE[:3], "--benchmark", str(tmp_path / "overlap"), "--method", "ga", "--out", str(tmp_path / "u")]) == 2
+    assert "both forgotten and kept" in capsys.readouterr().err

@@ -67,6 +67,37 @@ class UnlearningTask:
     source: str = field(default="", compare=False)  # how the caller named it (a folder, a benchmark); not saved
     source_options: dict[str, Any] = field(default_factory=dict, compare=False)  # the builder options it was built with; not saved
 
+    def check_items(self) -> None:
+        """Refuse ids repeated within a split, and items that are both to forget and to keep.
+
+        An item counts as in both splits when its id, or its content (everything but the id), is
+        in both: unlearning it and keeping it at once is contradictory, and per-item results keyed
+        by id would merge repeated items.
+
+        Raises:
+            DataError: naming the split, the ids and how to fix the data.
+        """
+        for split, records in self.all_splits().items():
+            seen: set[str] = set()
+            repeated = [str(r.id) for r in records if str(r.id) in seen or seen.add(str(r.id))]  # type: ignore[func-returns-value]
+            if repeated:
+                raise DataError(
+                    f"task {self.name!r}: split {split!r} repeats the id {repeated[0]!r}"
+                    f"{f' (and {len(repeated) - 1} more)' if len(repeated) > 1 else ''}; give every item its own id"
+                )
+
+        def content(r: Record) -> str:
+            return json.dumps({k: v for k, v in r.to_dict().items() if k != "id"}, sort_keys=True, ensure_ascii=False)
+
+        keep_ids = {str(r.id) for r in self.retain}
+        keep = {content(r) for r in self.retain}
+        both = [str(r.id) for r in self.forget if str(r.id) in keep_ids or content(r) in keep]
+        if both:
+            raise DataError(
+                f"task {self.name!r}: {len(both)} forget item(s) are also in the retain split (e.g. {both[0]!r}); "
+                "an item cannot be both forgotten and kept: remove it from one of the two splits"
+            )
+
     def fingerprint(self, splits: Sequence[str] | None = None) -> str:
         """A content hash (sha256, hex) of the name, the splits' records in order, and the templates.
 

@@ -62,6 +62,7 @@ def evaluate(
         task = benchmark
     else:
         task = load_task(str(benchmark), dict(benchmark_options or {}))[0]
+    task.check_items()
     if isinstance(options, EvalOptions):
         options.validate()
     else:  # the benchmark's official settings (TOFU: 200-token answers), the caller's over them

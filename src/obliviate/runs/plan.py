@@ -104,6 +104,7 @@ def plan_unlearn(
         ref = resolve_model(model)
         model_spec, model_path = str(model), (ref.resolve() if isinstance(ref, Path) else None)
     task, bench_spec, bench_path, built.benchmark = _task(benchmark, built.benchmark)
+    task.check_items()
     out_path = None
     if out is not None:
         out_path = Path(out).expanduser().resolve()
