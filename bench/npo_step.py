@@ -39,10 +39,10 @@ def build(model_name: str, bf16: str, prompt_format: str = "chat") -> dict[str, 
     lm = load_model(model_name)
     formatter = lm.formatter(prompt_format)
     task = build_fictional()
-    items = build_items(task, formatter, NPO, 128, 0)[:8]
+    method = NPO(NPOConfig(retain_loss="none"))
+    items = build_items(task, formatter, method, 128, 0)[:8]
     collate = make_collate(lm.tokenizer.pad_token_id)
     batch = collate(items)
-    method = NPO(NPOConfig(retain_loss="none"))
     reference = _frozen_copy(lm.model)
     use_bf16 = resolve_bf16(bf16)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):

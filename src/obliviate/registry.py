@@ -1,4 +1,4 @@
-"""One generic registry for models, benchmarks, methods, metrics and attacks.
+"""One generic registry for models, benchmarks, methods and metrics.
 
 Entries are registered by name (with optional aliases), either as objects or lazily as
 ``"module:attr"`` strings so that ``obliviate ls`` never imports torch-heavy modules it does not
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from obliviate.errors import ConfigError
@@ -46,17 +46,6 @@ class Registry(Generic[T]):
         self._aliases: dict[str, str] = {}
         self._help: dict[str, str] = {}
 
-    def register(
-        self, name: str, *, aliases: tuple[str, ...] = (), help: str = ""
-    ) -> Callable[[T], T]:
-        """Decorator that registers an object under ``name``."""
-
-        def deco(obj: T) -> T:
-            self.add(name, obj, aliases=aliases, help=help)
-            return obj
-
-        return deco
-
     def add(self, name: str, obj: T | str, *, aliases: tuple[str, ...] = (), help: str = "") -> None:
         """Register ``obj`` (or a lazy ``"module:attr"`` string) under ``name`` and its aliases."""
         for key in (name, *aliases):
@@ -92,7 +81,6 @@ class Registry(Generic[T]):
         key = self.canonical(name)
         obj = self._entries[key]
         if isinstance(obj, str):
-            module, _, attr = obj.partition(":")
             obj = _import(obj)
             self._check(key, obj)
             self._entries[key] = obj

@@ -16,7 +16,6 @@ metrics ask for it.
 from __future__ import annotations
 
 import abc
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from obliviate.data.formatting import Encoded, PromptFormatter, collate, encode_pair
+from obliviate.data.formatting import IGNORE_INDEX, Encoded, PromptFormatter, collate, encode_pair
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ def _prompt_length(e: Encoded) -> int:
     """Number of leading unlabelled (prompt) tokens of an encoded request."""
     n = 0
     for label in e.labels:
-        if label != -100:
+        if label != IGNORE_INDEX:
             break
         n += 1
     return n
@@ -159,11 +158,9 @@ class ModelScorer(Scorer):
         self.n_generated = 0
 
     def _autocast(self) -> Any:
-        import torch
+        from obliviate.training.precision import bf16_autocast
 
-        if self.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return bf16_autocast(self.device, bool(self.bf16))
 
     def _logits(self, input_ids: Any, attention_mask: Any) -> Any:
         """Next-token logits for every position; inference-time methods override this."""
@@ -220,7 +217,7 @@ class ModelScorer(Scorer):
             batch = collate([encoded[i] for i in idx], self._pad, side="right")
             logits = self._logits(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
             labels = batch["labels"][:, 1:].to(self.device)
-            answer = labels != -100
+            answer = labels != IGNORE_INDEX
             self._finish(logits[:, :-1][answer], labels[answer], answer.sum(-1).tolist(), idx, results, vocab_stats)
 
     def _score_shared(
@@ -264,7 +261,7 @@ class ModelScorer(Scorer):
                 # Answer token t is predicted at answer position t - 1, the first one at the prompt's end.
                 predicting = torch.cat([last[pick][:, None], a_out.logits[:, :-1]], dim=1)
                 labels = ab["labels"].to(self.device)
-                answer = labels != -100
+                answer = labels != IGNORE_INDEX
                 self._finish(predicting[answer], labels[answer], answer.sum(-1).tolist(), [i for _, i in sub], results, vocab_stats)
 
     @staticmethod

@@ -39,9 +39,12 @@ class StopOptions:
 
 
 def build_items(
-    task: UnlearningTask, formatter: PromptFormatter, method: type[UnlearnMethod], max_length: int, seed: int
+    task: UnlearningTask, formatter: PromptFormatter, method: UnlearnMethod, max_length: int, seed: int
 ) -> list[dict[str, Any]]:
     """One item per forget record: the forget example, a paired retain example, a template answer.
+
+    What an item holds is read from the method instance (``method.uses_retain``,
+    ``method.uses_template``), so a wrapper such as WAGLE can declare what its base method needs.
 
     Retain pairing follows TOFU: forget item ``i`` is paired with retain item
     ``(i + randint) % |retain|``, drawn from a generator seeded with ``seed``.
@@ -107,7 +110,7 @@ def unlearn(
     formatter = formatter or PromptFormatter(tokenizer)
     lora = lora or LoraOptions()
     stop = stop or StopOptions()
-    items = build_items(task, formatter, type(method), train_cfg.max_length, train_cfg.seed)
+    items = build_items(task, formatter, method, train_cfg.max_length, train_cfg.seed)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else formatter.end_id
     collate_items = make_collate(pad)
     reference: dict[str, Any] = {}

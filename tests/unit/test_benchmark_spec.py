@@ -80,17 +80,21 @@ def test_roles_saved_and_read_back(task: UnlearningTask, tmp_path: Path) -> None
     assert json.loads((tmp_path / "b" / "task.json").read_text())["roles"] == task.roles
 
 
-def test_old_task_json_gets_its_specs_roles(task: UnlearningTask, tmp_path: Path) -> None:
+def test_an_old_task_json_reads_with_the_splits_its_metrics_used(task: UnlearningTask, tmp_path: Path) -> None:
+    """A task.json from before roles existed gets DEFAULT_ROLES, which pick the splits the metrics
+    used by name then; for a fictional task that is exactly what its spec declares."""
+    from obliviate.metrics.privacy import PrivLeak
+    from obliviate.metrics.utility import utility_splits
+
     folder = task.save(tmp_path / "b")
     meta = json.loads((folder / "task.json").read_text())
     del meta["roles"]
     (folder / "task.json").write_text(json.dumps(meta))
-    assert UnlearningTask.load(folder).roles == task.roles
-    meta["metadata"]["benchmark"] = "unregistered"
-    (folder / "task.json").write_text(json.dumps(meta))
     old = UnlearningTask.load(folder)
     assert old.roles is None
-    assert old.role("options") == ["real_authors", "world_facts"] and old.role("privleak") == []
+    assert old.role("options") == task.role("options") == ["real_authors", "world_facts"]
+    assert utility_splits(old) == utility_splits(task)
+    assert PrivLeak(None).splits(old) == PrivLeak(None).splits(task)
     assert DEFAULT_ROLES["utility_retain"] == ["retain_perturbed"]
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from method_behaviour import check_forgets
 
-import obliviate.methods  # noqa: F401  (registers every method)
 from obliviate.methods.base import METHODS
 
 

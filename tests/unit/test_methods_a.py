@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-import obliviate.methods  # noqa: F401  (registers every method)
 from obliviate.errors import ConfigError
 from obliviate.methods.base import METHODS, MethodContext
 
@@ -25,6 +24,22 @@ def small() -> dict[str, Any]:
     lm = load_model("tiny")
     state = {k: v.detach().clone() for k, v in lm.model.state_dict().items()}
     return {"state": state, "tokenizer": lm.tokenizer, "task": build_fictional(n_people=6, n_world=2)}
+
+
+def test_methods_are_registered_lazily_under_their_class_names() -> None:
+    """``obliviate ls methods`` needs no method module (and no torch); each class knows its name."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom obliviate.methods import METHODS\n"
+        "print(len(METHODS), [METHODS.help(n) for n in METHODS.names()].count(''), "
+        "[m for m in sys.modules if m.startswith('obliviate.methods.') or m == 'torch'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "12 0 []"
+    for name in METHODS.names():
+        assert METHODS.get(name).name == name
 
 
 def fresh_model(state: dict[str, Any]) -> Any:
@@ -45,7 +60,7 @@ def setup(name: str, small: dict[str, Any], options: dict[str, Any] | None = Non
     model = fresh_model(small["state"])
     method = resolve_method(name, options)
     tok = small["tokenizer"]
-    items = build_items(small["task"], PromptFormatter(tok), type(method), 96, 0)
+    items = build_items(small["task"], PromptFormatter(tok), method, 96, 0)
     settings = {"lr": 1e-3, "batch_size": 4, "max_steps": 3, "bf16": "off", "weight_decay": 0.0, "max_length": 96}
     cfg = TrainConfig(**{**settings, **train})
     counter = {"forward": 0}

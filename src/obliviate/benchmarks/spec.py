@@ -127,10 +127,3 @@ def spec_of(task: UnlearningTask) -> BenchmarkSpec | None:
     return benchmark_spec(name) if name in BENCHMARKS else None
 
 
-def spec_roles(benchmark: str) -> dict[str, list[str]] | None:
-    """The roles a registered benchmark declares (None for an unknown benchmark)."""
-    from obliviate.benchmarks import BENCHMARKS
-
-    if benchmark not in BENCHMARKS:
-        return None
-    return {role: list(splits) for role, splits in benchmark_spec(benchmark).roles.items()}

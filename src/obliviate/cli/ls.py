@@ -7,7 +7,7 @@ from typing import Any
 
 from obliviate.registry import Registry
 
-KINDS = ("models", "benchmarks", "methods", "metrics", "attacks")
+KINDS = ("models", "benchmarks", "methods", "metrics")
 
 
 def registry_for(kind: str) -> Registry:
@@ -21,18 +21,14 @@ def registry_for(kind: str) -> Registry:
 
         return BENCHMARKS
     if kind == "methods":
-        import obliviate.methods
-        from obliviate.methods.base import METHODS
+        from obliviate.methods import METHODS
 
-        del obliviate.methods
         return METHODS
     if kind == "metrics":
         from obliviate.metrics import METRICS
 
         return METRICS
-    from obliviate.attacks import ATTACKS
-
-    return ATTACKS
+    raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:

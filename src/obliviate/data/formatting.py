@@ -9,7 +9,7 @@ pad id. Sequences that are too long lose tokens from the *prompt* side, so the a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -178,3 +178,16 @@ def sft_items(records: Sequence[Record], formatter: PromptFormatter, max_length:
     items = [{"forget": encode_record(formatter, r, max_length)} for r in records]
     warn_truncated([it["forget"] for it in items], "training")
     return items
+
+
+def batches(
+    items: Sequence[dict[str, Any]], collate: Callable[[list[Any]], dict[str, Any]], batch_size: int
+) -> Iterator[dict[str, Any]]:
+    """Collated batches of ``items`` in their order, ``batch_size`` items each (the last one may be smaller)."""
+    for start in range(0, len(items), batch_size):
+        yield collate(list(items[start : start + batch_size]))
+
+
+def to_device(part: dict[str, Any], device: Any) -> dict[str, Any]:
+    """One part of a batch (``batch["forget"]``: input ids, attention mask, labels) moved to ``device``."""
+    return {k: v.to(device) for k, v in part.items()}

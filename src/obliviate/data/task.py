@@ -214,11 +214,9 @@ class UnlearningTask:
         for split_name, kind in meta["split_kinds"].items():
             splits[split_name] = _read_split(directory / "splits" / f"{split_name}.jsonl", kind)
         metadata = dict(meta.get("metadata") or {})
+        # A task.json written before tasks carried roles reads with DEFAULT_ROLES, which resolve to
+        # the splits metrics used by name then (the data layer cannot ask the benchmarks above it).
         roles = meta.get("roles")
-        if roles is None:  # written before tasks carried roles: the ones its benchmark declares
-            from obliviate.benchmarks.spec import spec_roles
-
-            roles = spec_roles(str(metadata.get("benchmark", "")))
         try:
             return cls(
                 name=meta["name"],

@@ -13,7 +13,8 @@ The one training loop (:func:`obliviate.training.train`) runs every method. A ba
 ``batch["forget"]``, ``batch["retain"]`` and ``batch["template"]`` each hold ``input_ids``,
 ``attention_mask`` and ``labels`` (answer-only labels, -100 elsewhere); ``batch["index"]`` holds
 the forget items' positions in the forget set (for cached reference values). ``retain`` and
-``template`` are present only when the method declares it uses them.
+``template`` are present only when the method declares it uses them (``uses_retain`` and
+``uses_template``, read from the method instance, so a wrapper can declare its base's needs).
 """
 
 from __future__ import annotations
@@ -26,12 +27,10 @@ from typing import Any, ClassVar
 from obliviate.config import build
 from obliviate.data.formatting import PromptFormatter
 from obliviate.data.task import UnlearningTask
-from obliviate.registry import Registry
+from obliviate.methods import METHODS
 from obliviate.training.loop import LossOutput, TrainConfig
 
-METHODS: Registry[type[UnlearnMethod]] = Registry("method")
-
-__all__ = ["METHODS", "LossOutput", "MethodContext", "UnlearnMethod", "register_method"]
+__all__ = ["METHODS", "LossOutput", "MethodContext", "UnlearnMethod", "resolve_method"]
 
 
 @dataclass
@@ -67,6 +66,7 @@ class MethodContext:
 class UnlearnMethod(abc.ABC):
     """Base class of training-based unlearning methods (one level of inheritance at most)."""
 
+    name: ClassVar[str] = ""  # the name it is registered under in obliviate.methods.METHODS
     config_cls: ClassVar[type] = object
     uses_retain: ClassVar[bool] = False  # batches carry a retain item paired with each forget item
     uses_template: ClassVar[bool] = False  # batches carry the forget question with a template (refusal) answer
@@ -90,17 +90,6 @@ class UnlearnMethod(abc.ABC):
     def finalize(self, model: Any, ctx: MethodContext) -> Any:
         """Transform the model after training (default: unchanged)."""
         return model
-
-
-def register_method(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[type], type]:
-    """Class decorator: register a method under ``name``."""
-
-    def deco(cls: type) -> type:
-        METHODS.add(name, cls, aliases=aliases)
-        cls.name = name  # type: ignore[attr-defined]
-        return cls
-
-    return deco
 
 
 def forward_logits(model: Any, part: dict[str, Any]) -> tuple[Any, Any]:

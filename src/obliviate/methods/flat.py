@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits, register_method
+from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits
 from obliviate.methods.losses import flat_loss, mean_nll, mean_token_prob, resolve_divergence
 
 
@@ -38,10 +38,10 @@ class FLATConfig:
         resolve_divergence(self.divergence)
 
 
-@register_method("flat")
 class FLAT(UnlearnMethod):
-    """Loss adjustment with an f-divergence between template and forget answers."""
+    """FLAT's loss on each batch's template and forget answers; no retain set, no reference."""
 
+    name: ClassVar[str] = "flat"
     config_cls: ClassVar[type] = FLATConfig
     uses_template: ClassVar[bool] = True
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 3e-5, "epochs": 5.0, "batch_size": 8}

@@ -10,9 +10,9 @@ It needs the forget set only. Unbounded: the loss falls without limit, so gradie
 destroys the model's utility; pair it with ``--stop.forget_loss_above`` or few steps.
 
 The official runs use lr 1e-5 for 5 (TOFU) or 10 (open-unlearning) epochs on 7B models at batch 32.
-Our defaults (lr 3e-5, 5 epochs, batch 8) are set for SmolLM2-135M-sized models on a CPU; at lr 5e-5
-SmolLM2-135M's forget NLL rose from 0.95 to 13.3 in 25 steps and its retain NLL with it, so stop
-early (``--stop.forget_loss_above``) when utility matters.
+Our defaults (lr 3e-5, 5 epochs, batch 8) are set for SmolLM2-135M-sized models on a CPU; the
+retain NLL rises with the forget NLL, so stop early (``--stop.forget_loss_above``) when utility
+matters.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits, register_method
+from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits
 from obliviate.methods.losses import ga_loss, mean_nll
 
 
@@ -29,10 +29,10 @@ class GAConfig:
     """Gradient ascent has no options of its own (the learning rate and steps are ``--train.*``)."""
 
 
-@register_method("ga", aliases=("grad_ascent", "gradient_ascent"))
 class GA(UnlearnMethod):
-    """Gradient ascent: maximise the forget-set NLL (TOFU baseline)."""
+    """Descends −(forget NLL); uses the forget set only."""
 
+    name: ClassVar[str] = "ga"
     config_cls: ClassVar[type] = GAConfig
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 3e-5, "epochs": 5.0, "batch_size": 8}
 

@@ -14,107 +14,23 @@ The KL follows TOFU's ``batchmean`` over all B·T positions, prompt and padding 
 does not depend on padding. Unlike open-unlearning's KL path, the retain batch runs through the
 trained model once: its logits give both the KL and the logged retain NLL.
 
-This module also holds :func:`retain_term`, the retain part shared by every method with a
-"none | nll | kl" retain option (``kl``, ``npo``, ``simnpo``, ``idk_dpo``).
+The retain term is :class:`~obliviate.methods.common.RetainTerm`, shared with ``kl``, ``npo``,
+``simnpo`` and ``idk_dpo``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from obliviate.errors import ConfigError
-from obliviate.methods.base import (
-    LossOutput,
-    MethodContext,
-    UnlearnMethod,
-    forward_logits,
-    register_method,
+from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod
+from obliviate.methods.common import (
+    KLPositions,
+    RetainLoss,
+    RetainTerm,
+    ascent_with_retain,
+    check_weight,
 )
-from obliviate.methods.losses import grad_diff_loss, kl_retain, mean_nll
-
-RetainLoss = Literal["none", "nll", "kl"]
-KLPositions = Literal["all", "answer"]
-
-
-def retain_term(
-    model: Any,
-    batch: dict[str, Any],
-    kind: str,
-    reference: Any = None,
-    kl_positions: str = "all",
-) -> tuple[Any, dict[str, float]]:
-    """The retain part of a loss and its logs.
-
-    Args:
-        model: the model being trained.
-        batch: a training batch holding ``batch["retain"]``.
-        kind: ``"nll"`` (mean retain answer NLL), ``"kl"`` (KL(p_ref ‖ p_θ) on the retain inputs)
-            or ``"none"``.
-        reference: the frozen reference model, needed for ``"kl"``.
-        kl_positions: ``"all"`` (TOFU's batchmean over every position) or ``"answer"``.
-
-    Returns:
-        ``(loss, logs)``: the scalar term (None for ``"none"``) and ``retain_nll`` (plus
-        ``retain_kl`` for ``"kl"``) as floats.
-    """
-    import torch
-
-    if kind == "none":
-        return None, {}
-    logits, labels = forward_logits(model, batch["retain"])
-    nll = mean_nll(logits, labels)
-    if kind == "nll":
-        return nll, {"retain_nll": float(nll.detach())}
-    if kind != "kl":
-        raise ConfigError(f"retain_loss must be none, nll or kl, not {kind!r}")
-    if reference is None:
-        raise ConfigError("retain_loss kl needs the reference model; call prepare() before training")
-    part = batch["retain"]
-    if next(reference.parameters()).device != part["input_ids"].device:
-        reference.to(part["input_ids"].device)
-    with torch.no_grad():
-        ref_logits, _ = forward_logits(reference, part)
-    mask = labels != -100 if kl_positions == "answer" else None
-    kl = kl_retain(logits, ref_logits, mask)
-    return kl, {"retain_nll": float(nll.detach()), "retain_kl": float(kl.detach())}
-
-
-class RetainTerm:
-    """The retain part of a method's loss, with the frozen reference model a KL needs.
-
-    Methods hold one (composition, not a base class): ``prepare`` keeps the reference only for a
-    KL term, ``__call__`` returns :func:`retain_term`, ``add`` adds it with a weight to a loss.
-
-    Args:
-        kind: ``"none"``, ``"nll"`` or ``"kl"``.
-        kl_positions: ``"all"`` or ``"answer"`` (for ``"kl"``).
-    """
-
-    def __init__(self, kind: str, kl_positions: str = "all") -> None:
-        self.kind = kind
-        self.kl_positions = kl_positions
-        self.reference: Any = None
-
-    def prepare(self, ctx: MethodContext) -> None:
-        """Keep the frozen reference model when the term is a KL."""
-        if self.kind == "kl":
-            self.reference = ctx.make_reference()
-
-    def __call__(self, model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
-        """``(term or None, logs)``: see :func:`retain_term`."""
-        return retain_term(model, batch, self.kind, self.reference, self.kl_positions)
-
-    def add(self, loss: Any, weight: float, model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
-        """``loss + weight · term`` (``loss`` alone for ``"none"``) and the term's logs."""
-        term, logs = self(model, batch)
-        return (loss if term is None else loss + weight * term), logs
-
-
-def check_weight(name: str, value: float, official: float) -> None:
-    """Reject a negative loss weight with a message naming the official value."""
-    if value < 0:
-        raise ConfigError(f"method.{name} must be >= 0, got {value}; the official value is {official}")
 
 
 @dataclass
@@ -132,10 +48,10 @@ class GradDiffConfig:
         check_weight("alpha", self.alpha, 1.0)
 
 
-@register_method("grad_diff", aliases=("graddiff", "gd"))
 class GradDiff(UnlearnMethod):
-    """Gradient difference: ascent on forget answers, descent on retain NLL or KL (TOFU)."""
+    """Ascends the forget NLL, descends the retain term (:class:`.common.RetainTerm`)."""
 
+    name: ClassVar[str] = "grad_diff"
     config_cls: ClassVar[type] = GradDiffConfig
     uses_retain: ClassVar[bool] = True
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8}
@@ -150,12 +66,4 @@ class GradDiff(UnlearnMethod):
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """γ·(−forget NLL) + α·retain term."""
-        logits, labels = forward_logits(model, batch["forget"])
-        forget_nll = mean_nll(logits, labels)
-        cfg = self.config
-        retain, logs = self.retain(model, batch)
-        if retain is None:
-            loss = cfg.gamma * -forget_nll
-        else:
-            loss = grad_diff_loss(forget_nll, retain, cfg.gamma, cfg.alpha)
-        return LossOutput(loss, {"forget_nll": float(forget_nll.detach()), **logs})
+        return ascent_with_retain(model, batch, self.retain, self.config.gamma, self.config.alpha)

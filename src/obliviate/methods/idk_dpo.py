@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from obliviate.errors import ConfigError
-from obliviate.methods.base import (
-    LossOutput,
-    MethodContext,
-    UnlearnMethod,
-    forward_logits,
-    register_method,
+from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod, forward_logits
+from obliviate.methods.common import (
+    KLPositions,
+    RetainLoss,
+    RetainTerm,
+    check_weight,
+    forget_nll_from_sequences,
+    reference_sequence_nll,
 )
-from obliviate.methods.grad_diff import KLPositions, RetainLoss, RetainTerm, check_weight
 from obliviate.methods.losses import dpo_loss, sequence_nll
-from obliviate.methods.npo import forget_nll_from_sequences, reference_sequence_nll
 
 
 @dataclass
@@ -48,16 +48,15 @@ class IdkDPOConfig:
 
     def validate(self) -> None:
         """Reject a non-positive beta and negative weights."""
-        if not self.beta > 0:
-            raise ConfigError(f"method.beta must be > 0, got {self.beta}; the official value is 0.1")
+        check_weight("beta", self.beta, 0.1, positive=True)
         check_weight("gamma", self.gamma, 1.0)
         check_weight("alpha", self.alpha, 1.0)
 
 
-@register_method("idk_dpo", aliases=("idkdpo", "dpo"))
 class IdkDPO(UnlearnMethod):
-    """DPO preferring a refusal template over the true forget answer, plus retain NLL."""
+    """Caches both answers' reference log-probs in ``prepare``; a step runs γ·DPO + α·retain."""
 
+    name: ClassVar[str] = "idk_dpo"
     config_cls: ClassVar[type] = IdkDPOConfig
     uses_retain: ClassVar[bool] = True
     uses_template: ClassVar[bool] = True

@@ -27,8 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits, register_method
-from obliviate.methods.grad_diff import check_weight
+from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits
+from obliviate.methods.common import check_weight
 from obliviate.methods.losses import answer_lengths, mean_nll, sequence_nll
 
 
@@ -46,10 +46,10 @@ class IdkSFTConfig:
         check_weight("alpha", self.alpha, 1.0)
 
 
-@register_method("idk_sft", aliases=("idk",))
 class IdkSFT(UnlearnMethod):
-    """Fine-tune forget questions onto refusal templates, plus retain NLL (TOFU "idk")."""
+    """Fits refusals to forget questions, keeps retain answers; logs the forget NLL untrained."""
 
+    name: ClassVar[str] = "idk_sft"
     config_cls: ClassVar[type] = IdkSFTConfig
     uses_retain: ClassVar[bool] = True
     uses_template: ClassVar[bool] = True

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from obliviate.errors import ConfigError
-from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits, register_method
+from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits
+from obliviate.methods.common import check_weight
 from obliviate.methods.losses import ihl_loss, mean_nll
 
 
@@ -35,14 +35,13 @@ class IHLConfig:
 
     def validate(self) -> None:
         """Reject a negative retain weight."""
-        if self.retain_weight < 0:
-            raise ConfigError(f"method.retain_weight must be >= 0, got {self.retain_weight}; the official value is 1")
+        check_weight("retain_weight", self.retain_weight, 1.0)
 
 
-@register_method("ihl")
 class IHL(UnlearnMethod):
-    """Inverted hinge loss + retain NLL; with ``--lora.enabled true --lora.init fila`` it is LoKU."""
+    """Hinge on each forget token's probability against the likeliest other one, plus retain NLL."""
 
+    name: ClassVar[str] = "ihl"
     config_cls: ClassVar[type] = IHLConfig
     uses_retain: ClassVar[bool] = True
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-5, "epochs": 5.0, "batch_size": 8}

@@ -21,11 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from obliviate.data.formatting import IGNORE_INDEX
 from obliviate.errors import ConfigError
-from obliviate.registry import suggest
-
-IGNORE_INDEX = -100
-"""Label value of positions that carry no loss."""
+from obliviate.registry import Registry, suggest
 
 
 def _check_aligned(logits: Tensor, labels: Tensor) -> None:
@@ -261,45 +259,48 @@ _LOG2 = math.log(2.0)
 
 Divergence = tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]
 
-F_DIVERGENCES: dict[str, Divergence] = {
-    "kl": (lambda x: x, lambda x: torch.exp(x - 1.0)),
-    "reverse_kl": (lambda x: -torch.exp(x), lambda x: -1.0 - x),
-    "pearson": (lambda x: x, lambda x: x * x / 4.0 + x),
-    "jeffrey": (lambda x: x, lambda x: x + x * x / 4.0 + x * x * x / 16.0),
-    "squared_hellinger": (
-        lambda x: 1.0 - torch.exp(x),
-        lambda x: (1.0 - torch.exp(x)) / torch.exp(x),
-    ),
-    "neyman": (lambda x: 1.0 - torch.exp(x), lambda x: 2.0 - 2.0 * torch.sqrt(1.0 - x)),
-    "jensen_shannon": (
-        lambda x: _LOG2 - F.softplus(-x),
-        lambda x: x + F.softplus(-x) - _LOG2,
-    ),
-    "total_variation": (lambda x: torch.tanh(x) / 2.0, lambda x: torch.tanh(x) / 2.0),
-}
+F_DIVERGENCES: Registry[Divergence] = Registry("f-divergence")
 """f-divergence name -> (g, φ) exactly as coded in FLAT's ``get_contrastive_loss``.
 
 φ is applied to P_f directly (FLAT's ``conjugate``), not to g(P_f).
 """
 
-_DIVERGENCE_ALIASES = {
-    "jenson_shannon": "jensen_shannon",
-    "js": "jensen_shannon",
-    "tv": "total_variation",
-}
+for _name, _aliases, _help, _pair in (
+    ("kl", (), "Kullback-Leibler", (lambda x: x, lambda x: torch.exp(x - 1.0))),
+    ("reverse_kl", (), "reverse Kullback-Leibler", (lambda x: -torch.exp(x), lambda x: -1.0 - x)),
+    ("pearson", (), "Pearson chi-squared", (lambda x: x, lambda x: x * x / 4.0 + x)),
+    ("jeffrey", (), "Jeffrey", (lambda x: x, lambda x: x + x * x / 4.0 + x * x * x / 16.0)),
+    (
+        "squared_hellinger",
+        (),
+        "squared Hellinger",
+        (lambda x: 1.0 - torch.exp(x), lambda x: (1.0 - torch.exp(x)) / torch.exp(x)),
+    ),
+    (
+        "neyman",
+        (),
+        "Neyman chi-squared",
+        (lambda x: 1.0 - torch.exp(x), lambda x: 2.0 - 2.0 * torch.sqrt(1.0 - x)),
+    ),
+    (
+        "jensen_shannon",
+        ("jenson_shannon", "js"),
+        "Jensen-Shannon",
+        (lambda x: _LOG2 - F.softplus(-x), lambda x: x + F.softplus(-x) - _LOG2),
+    ),
+    (
+        "total_variation",
+        ("tv",),
+        "total variation",
+        (lambda x: torch.tanh(x) / 2.0, lambda x: torch.tanh(x) / 2.0),
+    ),
+):
+    F_DIVERGENCES.add(_name, _pair, aliases=_aliases, help=_help)
 
 
 def resolve_divergence(name: str) -> str:
     """Canonical f-divergence name; accepts FLAT's spellings ("Total-Variation", "Jenson-Shannon")."""
-    key = name.strip().lower().replace("-", "_").replace(" ", "_")
-    key = _DIVERGENCE_ALIASES.get(key, key)
-    if key not in F_DIVERGENCES:
-        names = sorted(F_DIVERGENCES)
-        raise ConfigError(
-            f"unknown f-divergence {name!r}.{suggest(key, names)} "
-            f"Valid divergences: {', '.join(names)}."
-        )
-    return key
+    return F_DIVERGENCES.canonical(name.strip().lower().replace("-", "_").replace(" ", "_"))
 
 
 def flat_loss(
@@ -318,7 +319,7 @@ def flat_loss(
             this (it pools every position of the batch into one scalar, which with ``over="all"``
             equals the batch mean of the per-sequence P̄). False applies g, φ per sequence.
     """
-    g, phi = F_DIVERGENCES[resolve_divergence(divergence)]
+    g, phi = F_DIVERGENCES.get(resolve_divergence(divergence))
     if pool_batch:
         p_template, p_forget = p_template.mean(), p_forget.mean()
     return -g(p_template).mean() + phi(p_forget).mean()

@@ -24,57 +24,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from obliviate.errors import ConfigError
-from obliviate.methods.base import (
-    LossOutput,
-    MethodContext,
-    UnlearnMethod,
-    forward_logits,
-    register_method,
+from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod, forward_logits
+from obliviate.methods.common import (
+    KLPositions,
+    RetainLoss,
+    RetainTerm,
+    check_weight,
+    forget_nll_from_sequences,
+    reference_sequence_nll,
 )
-from obliviate.methods.grad_diff import KLPositions, RetainLoss, RetainTerm, check_weight
-from obliviate.methods.losses import answer_lengths, npo_loss, sequence_nll
-from obliviate.training.precision import resolve_bf16
-
-REFERENCE_BATCH = 16
-"""Items per reference forward when caching reference log-probabilities."""
-
-
-def reference_sequence_nll(ctx: MethodContext, parts: tuple[str, ...]) -> dict[str, Any]:
-    """Summed answer NLL of the frozen reference model on every training item, computed once.
-
-    Runs ``ctx.make_reference()`` in inference mode over ``ctx.items`` in batches (under the same
-    bf16 autocast as training, so that the log-ratio is 0 at step 0), for each named part of the
-    items (``"forget"``, ``"template"``).
-
-    Returns:
-        part -> float32 tensor of shape ``(len(items),)``, position ``i`` holding the value of the
-        item whose ``index`` is ``i`` (index a batch's values with ``batch["index"]``).
-    """
-    import torch
-
-    reference = ctx.make_reference()
-    device = torch.device(ctx.device)
-    reference.to(device)
-    use_bf16 = resolve_bf16(ctx.train.bf16, device)
-    n = len(ctx.items)
-    out = {p: torch.full((n,), float("nan")) for p in parts}
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-        for start in range(0, n, REFERENCE_BATCH):
-            batch = ctx.collate(list(ctx.items[start : start + REFERENCE_BATCH]))
-            index = batch["index"]
-            for p in parts:
-                part = {k: v.to(device) for k, v in batch[p].items()}
-                logits, labels = forward_logits(reference, part)
-                out[p][index] = sequence_nll(logits, labels).float().cpu()
-    for p, values in out.items():
-        if torch.isnan(values).any():
-            raise ConfigError(f"reference values of part {p!r} are missing for some items: item indices must be 0..n-1")
-    return out
-
-
-def forget_nll_from_sequences(seq_nll: Any, labels: Any) -> float:
-    """Mean per-token forget NLL (the logged ``forget_nll``) from summed per-sequence NLLs."""
-    return float(seq_nll.detach().sum() / answer_lengths(labels).sum().clamp(min=1))
+from obliviate.methods.losses import npo_loss, sequence_nll
 
 
 @dataclass
@@ -89,16 +48,15 @@ class NPOConfig:
 
     def validate(self) -> None:
         """Reject a non-positive beta and negative weights."""
-        if not self.beta > 0:
-            raise ConfigError(f"method.beta must be > 0, got {self.beta}; the official value is 0.1")
+        check_weight("beta", self.beta, 0.1, positive=True)
         check_weight("c_npo", self.c_npo, 1.0)
         check_weight("c_retain", self.c_retain, 1.0)
 
 
-@register_method("npo")
 class NPO(UnlearnMethod):
-    """Negative Preference Optimization with cached reference log-probs; retain none, nll or kl."""
+    """Caches S_ref of every forget item in ``prepare``: a step runs no reference forward."""
 
+    name: ClassVar[str] = "npo"
     config_cls: ClassVar[type] = NPOConfig
     uses_retain: ClassVar[bool] = True
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8}

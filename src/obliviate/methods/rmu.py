@@ -19,12 +19,12 @@ Our defaults, and why they differ:
   min(3, max(1, layer_id)) blocks ending there (13,14,15 of SmolLM2's 30 blocks; 1,2 of tiny's 4).
 * c is scaled to the model (``steering_coeff`` 0): 8 × the frozen model's mean activation norm at
   block ℓ on forget answer tokens. c only works relative to that norm (WMDP's 6.5 suits Zephyr's
-  layer 7, Yi-34B needed 300); SmolLM2-135M's norm there is about 175 and tiny's about 115, so a
-  fixed c = 20 would shrink activations rather than misdirect them. Set ``steering_coeff`` for a
+  layer 7, Yi-34B needed 300); on small models a fixed c = 20 can be below that norm and would
+  shrink activations rather than misdirect them. Set ``steering_coeff`` for a
   fixed c. α = 10 goes with this scale (the forget MSE grows with c²).
 * ``mask`` true: the MSE averages over answer tokens only (open-unlearning). The original
   (``mask: false``) averages over every position, padding and the first token included; on
-  models with a massive first-token activation (SmolLM2's is about 25,000) that term dominates
+  models with a massive first-token activation (SmolLM2 has one) that term dominates
   the loss, and the first position is identical in forget and retain inputs, so the two terms
   fight over it.
 * ``retain_stream`` true: each step's retain batch is drawn from the whole retain set, as WMDP
@@ -42,9 +42,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from obliviate.data.formatting import IGNORE_INDEX, batches, encode_record, to_device
 from obliviate.errors import ConfigError
-from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod, register_method
-from obliviate.methods.losses import IGNORE_INDEX, mean_nll, rmu_control_vector, rmu_loss
+from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod
+from obliviate.methods.losses import mean_nll, rmu_control_vector, rmu_loss
 
 
 @dataclass
@@ -126,10 +127,10 @@ def block_output(model: Any, block: Any, part: dict[str, Any], *, stop: bool = F
     return captured[0], out
 
 
-@register_method("rmu")
 class RMU(UnlearnMethod):
-    """Steer block ℓ's activations on forget inputs to a random vector; hold them on retain inputs."""
+    """Trains only the chosen blocks, against a random control vector and a frozen copy."""
 
+    name: ClassVar[str] = "rmu"
     config_cls: ClassVar[type] = RMUConfig
     uses_retain: ClassVar[bool] = True
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 1.5e-3, "epochs": 10.0, "batch_size": 8}
@@ -183,8 +184,6 @@ class RMU(UnlearnMethod):
         generator = torch.Generator().manual_seed(ctx.train.seed)
         self.control = rmu_control_vector(int(hidden), self.coeff, generator).to(ctx.device)
         if self.config.retain_stream:
-            from obliviate.data.formatting import encode_record  # lazy: it imports the methods
-
             self._retain_items = [{"retain": encode_record(ctx.formatter, r, ctx.train.max_length)} for r in ctx.task.retain]
             self._collate, self._seed = ctx.collate, ctx.train.seed
 
@@ -194,9 +193,8 @@ class RMU(UnlearnMethod):
 
         total, count = 0.0, 0
         with torch.no_grad():
-            for start in range(0, len(ctx.items), ctx.train.batch_size):
-                part = ctx.collate(ctx.items[start : start + ctx.train.batch_size])["forget"]
-                part = {k: v.to(ctx.device) for k, v in part.items()}
+            for batch in batches(ctx.items, ctx.collate, ctx.train.batch_size):
+                part = to_device(batch["forget"], ctx.device)
                 h, _ = block_output(self._frozen, self._frozen_block, part, stop=True)
                 answer = part["labels"] != IGNORE_INDEX
                 total += float(h.float().norm(dim=-1)[answer].sum())
@@ -240,8 +238,7 @@ class RMU(UnlearnMethod):
         rng = random.Random(f"rmu/{self._seed}/{indices}")
         chosen = rng.sample(range(len(self._retain_items)), min(len(indices), len(self._retain_items)))
         part = self._collate([self._retain_items[j] for j in chosen])["retain"]
-        device = batch["forget"]["input_ids"].device
-        return {k: v.to(device) for k, v in part.items()}
+        return to_device(part, batch["forget"]["input_ids"].device)
 
     def finalize(self, model: Any, ctx: MethodContext) -> Any:
         """Make trainable again the parameters ``prepare`` froze, and drop the frozen copy."""

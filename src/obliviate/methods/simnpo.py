@@ -22,17 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from obliviate.errors import ConfigError
-from obliviate.methods.base import (
-    LossOutput,
-    MethodContext,
-    UnlearnMethod,
-    forward_logits,
-    register_method,
+from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod, forward_logits
+from obliviate.methods.common import (
+    KLPositions,
+    RetainLoss,
+    RetainTerm,
+    check_weight,
+    forget_nll_from_sequences,
 )
-from obliviate.methods.grad_diff import KLPositions, RetainLoss, RetainTerm, check_weight
 from obliviate.methods.losses import answer_lengths, sequence_nll, simnpo_loss
-from obliviate.methods.npo import forget_nll_from_sequences
 
 
 @dataclass
@@ -48,16 +46,15 @@ class SimNPOConfig:
 
     def validate(self) -> None:
         """Reject a non-positive beta and negative weights."""
-        if not self.beta > 0:
-            raise ConfigError(f"method.beta must be > 0, got {self.beta}; open-unlearning uses 4.5")
+        check_weight("beta", self.beta, 4.5, positive=True)
         check_weight("c_npo", self.c_npo, 0.125)
         check_weight("c_gd", self.c_gd, 1.0)
 
 
-@register_method("simnpo")
 class SimNPO(UnlearnMethod):
-    """SimNPO: reference-free length-normalised NPO plus retain NLL (Fan et al. 2024)."""
+    """Length-normalised NPO with no reference model, plus a retain term."""
 
+    name: ClassVar[str] = "simnpo"
     config_cls: ClassVar[type] = SimNPOConfig
     uses_retain: ClassVar[bool] = True
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 8e-5, "epochs": 8.0, "batch_size": 8}

@@ -8,7 +8,7 @@ used for unlearning by MUSE (Shi et al. 2024, arXiv:2407.06460, ``swj0419/muse_b
 2. Return θ₀ − α·(θ_ft − θ₀) for every floating-point trained tensor.
 
 There is one training loop: the method's ``loss`` *is* the fine-tuning loss
-(:func:`obliviate.unlearning.sft_loss`), so the outer loop performs step 1; ``prepare`` saves θ₀
+(:func:`obliviate.methods.base.sft_loss`), so the outer loop performs step 1; ``prepare`` saves θ₀
 and ``finalize`` applies step 2. The logged ``forget_nll`` is therefore that of the model being
 fine-tuned (it falls during training); the forgetting happens in ``finalize``.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from obliviate.errors import ConfigError
-from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod, register_method
+from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod, sft_loss
 
 
 @dataclass
@@ -38,10 +38,10 @@ class TaskVectorConfig:
             raise ConfigError(f"method.alpha must be >= 0, got {self.alpha}; 1.0 is the default, MUSE uses 5.0")
 
 
-@register_method("task_vector", aliases=("tv", "task_arithmetic"))
 class TaskVector(UnlearnMethod):
     """Fine-tune on the forget set (the training loop), then negate the change in ``finalize``."""
 
+    name: ClassVar[str] = "task_vector"
     config_cls: ClassVar[type] = TaskVectorConfig
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 7e-5, "epochs": 10.0, "batch_size": 8}
 
@@ -69,8 +69,6 @@ class TaskVector(UnlearnMethod):
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """Plain NLL on the forget answers (the fine-tuning of step 1)."""
-        from obliviate.methods.base import sft_loss  # lazy: it imports the methods
-
         out = sft_loss(model, batch)
         return LossOutput(out.loss, {"forget_nll": out.logs["nll"]})
 

@@ -27,16 +27,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from obliviate.data.formatting import batches, to_device
 from obliviate.errors import ConfigError
 from obliviate.methods.base import (
     LossOutput,
     MethodContext,
     UnlearnMethod,
     forward_logits,
-    register_method,
+    resolve_method,
 )
 from obliviate.methods.losses import mean_nll
-from obliviate.training.precision import resolve_bf16
+from obliviate.training.precision import bf16_autocast, resolve_bf16
 
 
 @dataclass
@@ -50,8 +51,6 @@ class WAGLEConfig:
 
     def validate(self) -> None:
         """Check the ratio, μ, and that the base method and its options exist."""
-        from obliviate.methods.base import resolve_method
-
         if not 0 < self.ratio <= 1:
             raise ConfigError(f"method.ratio must be in (0, 1], got {self.ratio}; official values are 0.95 (TOFU) and 0.6 (WMDP)")
         if self.mu <= 0:
@@ -74,11 +73,9 @@ def gradient_sums(
 
     device = torch.device(device)
     sums = [torch.zeros_like(p, dtype=torch.float32) for p in params]
-    with torch.enable_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        for start in range(0, len(items), batch_size):
-            batch = collate(items[start : start + batch_size])[part]
-            batch = {k: v.to(device) for k, v in batch.items()}
-            logits, labels = forward_logits(model, batch)
+    with torch.enable_grad(), bf16_autocast(device, bf16):
+        for batch in batches(items, collate, batch_size):
+            logits, labels = forward_logits(model, to_device(batch[part], device))
             grads = torch.autograd.grad(mean_nll(logits, labels), params, allow_unused=True)
             for total, g in zip(sums, grads):
                 if g is not None:
@@ -107,21 +104,19 @@ def top_fraction_mask(scores: list[Any], ratio: float) -> list[Any]:
     return [m.view_as(s) for m, s in zip(torch.split(keep, [s.numel() for s in scores]), scores)]
 
 
-@register_method("wagle")
 class WAGLE(UnlearnMethod):
-    """A base method's loss, trained only on the weights weight attribution selects."""
+    """Scores weights in ``prepare``, zeroes the unchosen ones' gradients, trains the base loss."""
 
+    name: ClassVar[str] = "wagle"
     config_cls: ClassVar[type] = WAGLEConfig
     uses_retain: ClassVar[bool] = True
     has_grad_hook: ClassVar[bool] = True
     train_defaults: ClassVar[dict[str, Any]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8, "weight_decay": 0.0}
 
     def __init__(self, config: WAGLEConfig) -> None:
-        from obliviate.methods.base import resolve_method
-
         super().__init__(config)
         self.base = resolve_method(config.base, config.base_options)
-        self.uses_template = type(self.base).uses_template  # read by build_items when it takes the instance
+        self.uses_template = self.base.uses_template  # build_items reads it from the instance
         self.kept_fraction = 1.0
         self._frozen: list[tuple[str, Any, Any, Any]] = []  # (name, parameter, mask of frozen entries, their θ₀ values)
         self._decays = False  # weight decay is on, so masked weights need writing back each step

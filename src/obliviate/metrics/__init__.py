@@ -3,12 +3,30 @@
 Each entry of :data:`METRICS` is a :class:`~obliviate.metrics.base.Metric` subclass, registered
 lazily so that ``obliviate ls metrics`` imports nothing heavy. A metric bound to a split is named
 ``SPLIT/NAME`` in plans and in run.json (``forget/rouge``); corpus-level metrics have no split
-(``forget_quality``). The help line of each entry is the metric's ``description``.
+(``forget_quality``). Names and one-line descriptions are written once, in :data:`_ENTRIES`: a
+metric class's ``description`` is its entry's help line (:class:`RegisteredDescription`), unless the
+class computes one that depends on its split.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from obliviate.registry import Registry
 
-METRICS: Registry = Registry("metric")
+if TYPE_CHECKING:
+    from obliviate.metrics.base import Metric
+
+METRICS: Registry[type[Metric]] = Registry("metric", base="obliviate.metrics.base:Metric")
+
+
+class RegisteredDescription:
+    """Class-attribute descriptor: a metric's ``description`` is the help of its registry entry."""
+
+    def __get__(self, obj: Any, owner: type) -> str:
+        name = getattr(owner, "name", "")
+        return METRICS.help(name) if name and name in METRICS else ""
+
 
 _ENTRIES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     # name, module:class, aliases, one-line help
@@ -35,4 +53,4 @@ _ENTRIES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
 for _name, _target, _aliases, _help in _ENTRIES:
     METRICS.add(_name, f"obliviate.metrics.{_target}", aliases=_aliases, help=_help)
 
-__all__ = ["METRICS"]
+__all__ = ["METRICS", "RegisteredDescription"]

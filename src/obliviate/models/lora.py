@@ -25,11 +25,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from obliviate.data.formatting import IGNORE_INDEX, batches, to_device
 from obliviate.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class LoraOptions:
@@ -40,17 +42,13 @@ class LoraOptions:
     alpha: int = 16  # LoRA scaling numerator (scaling = alpha / r)
     dropout: float = 0.0  # adapter dropout
     targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # module names to adapt
-    init: str = "default"  # adapter initialisation: default (B = 0) or fila (LoKU, Fisher-weighted SVD)
-    save: str = "merged"  # what to save: merged (full weights) or adapter (adapter only)
+    init: Literal["default", "fila"] = "default"  # adapter initialisation: default (B = 0) or fila (LoKU, Fisher-weighted SVD)
+    save: Literal["merged", "adapter"] = "merged"  # what to save: merged (full weights) or adapter (adapter only)
 
     def validate(self) -> None:
-        if self.init not in ("default", "fila"):
-            raise ConfigError(f"lora.init must be default or fila, not {self.init!r}")
-        if self.save not in ("merged", "adapter"):
-            raise ConfigError(f"lora.save must be merged or adapter, not {self.save!r}")
+        """Reject a rank below 1 (``init`` and ``save`` are checked by :func:`obliviate.config.build`)."""
         if self.r < 1:
             raise ConfigError("lora.r must be at least 1")
-
 
 
 FILA_SEED = 0
@@ -129,13 +127,12 @@ def fisher_importance(
     model.eval()
     try:
         with torch.enable_grad():
-            for start in range(0, len(items), batch_size):
-                batch = collate(list(items[start : start + batch_size]))
+            for batch in batches(items, collate, batch_size):
                 for part in ("forget", "retain"):
-                    inputs = {k: v.to(device) for k, v in batch[part].items()}
+                    inputs = to_device(batch[part], device)
                     loss = model(**inputs).loss
                     grads = torch.autograd.grad(loss, list(weights.values()), allow_unused=True)
-                    n_tok = int((inputs["labels"][:, 1:] != -100).sum())
+                    n_tok = int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
                     for (n, _), g in zip(weights.items(), grads):
                         if g is not None:
                             sums[part][n] += g.detach().float().pow(2) * n_tok

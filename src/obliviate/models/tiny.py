@@ -8,28 +8,25 @@ seconds on a CPU. Everything is seeded, so two calls return identical weights.
 from __future__ import annotations
 
 import functools
+from importlib import resources
 from typing import Any
 
 TINY_VOCAB = 1024
 TINY_SEED = 1234
 
 
-def _corpus() -> list[str]:
-    from obliviate.benchmarks.fictional import build_fictional
-    from obliviate.benchmarks.worldknowledge import load_real_authors, load_world_facts
+CORPUS_RESOURCE = "tiny_corpus.txt"  # in the obliviate.data package, one line per text
 
-    task = build_fictional()
-    lines: list[str] = []
-    for split in task.all_splits().values():
-        for r in split:
-            d = r.to_dict()
-            lines.extend(str(v) for v in d.values() if isinstance(v, str))
-            lines.extend(str(v) for v in d.get("perturbed_answers", ()) or ())
-    for qa in [*load_real_authors(), *load_world_facts()]:
-        lines.extend([qa.question, qa.answer, *qa.perturbed_answers])
-    lines.extend(task.templates)
-    lines.extend(["Question:", "Answer:", "I don't know."])
-    return lines
+
+def _corpus() -> list[str]:
+    """The tokenizer's training text: the fictional benchmark's and TOFU's general-knowledge text.
+
+    It ships as ``obliviate/data/tiny_corpus.txt`` so that the models layer does not import the
+    benchmarks layer; ``tests/unit/test_layers.py`` checks that the file equals the text generated
+    from the benchmarks and rewrites it when run as a script.
+    """
+    text = resources.files("obliviate.data").joinpath(CORPUS_RESOURCE).read_text(encoding="utf-8")
+    return text.split("\n")[:-1]
 
 
 @functools.lru_cache(maxsize=1)

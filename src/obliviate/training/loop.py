@@ -13,7 +13,6 @@ same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import random
@@ -21,15 +20,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from obliviate.errors import ConfigError
 from obliviate.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from obliviate.training.precision import resolve_bf16
+from obliviate.training.precision import BF16Setting, bf16_autocast, resolve_bf16
 
 log = logging.getLogger(__name__)
-
-SCHEDULES = ("linear", "cosine", "constant")
 
 
 @dataclass
@@ -50,10 +47,10 @@ class TrainConfig:
     batch_size: int = 8  # examples per micro-batch, summed over processes
     grad_accum: int = 1  # micro-batches per optimizer step
     warmup: float = 0.0  # warm-up length: a fraction of all steps if < 1, else a step count
-    schedule: str = "linear"  # learning-rate decay after warm-up: linear, cosine or constant
+    schedule: Literal["linear", "cosine", "constant"] = "linear"  # learning-rate decay after warm-up: linear, cosine or constant
     weight_decay: float = 0.01  # AdamW weight decay
     max_grad_norm: float = 1.0  # gradient clipping (0: off)
-    bf16: str = "auto"  # bf16 autocast: auto (when the hardware supports it), on or off
+    bf16: BF16Setting = "auto"  # bf16 autocast: auto (when the hardware supports it), on or off
     seed: int = 0  # seed of data order and initialisation
     save_every: int = 0  # checkpoint every N optimizer steps (0: only at the end)
     max_length: int = 256  # longest tokenized example; prompts are cut first
@@ -74,10 +71,6 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be 0 or more, got {getattr(self, name)}")
         if self.max_steps == 0 and self.epochs == 0:
             raise ConfigError("set train.epochs > 0 or train.max_steps > 0")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"train.schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
-        if self.bf16 not in ("auto", "on", "off"):
-            raise ConfigError(f"train.bf16 must be auto, on or off, not {self.bf16!r}")
 
 
 @dataclass
@@ -217,9 +210,7 @@ def train(
     # Autocast is ours, not accelerate's: accelerate's mixed-precision setting is process-global
     # state that cannot change between runs in one process (tests, the demo).
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
-    autocast = (
-        torch.autocast(acc.device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    )
+    autocast = bf16_autocast(acc.device, use_bf16)
     world, rank = acc.num_processes, acc.process_index
     if cfg.batch_size % world:
         raise ConfigError(f"train.batch_size {cfg.batch_size} must be divisible by the {world} processes")

@@ -1,8 +1,11 @@
-"""Hardware detection for bf16 autocast."""
+"""bf16 autocast: the setting, hardware detection, and the one autocast context."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+BF16Setting = Literal["auto", "on", "off"]
+"""When to run under bf16 autocast: where the hardware is fast at it, always, or never."""
 
 
 def bf16_supported(device: Any = None) -> bool:
@@ -24,3 +27,18 @@ def resolve_bf16(setting: str, device: Any = None) -> bool:
     if setting == "auto":
         return bf16_supported(device)
     return setting == "on"
+
+
+def bf16_autocast(device: Any, enabled: bool = True) -> Any:
+    """The bf16 autocast context for ``device`` (a device, its name or type); a no-op if disabled.
+
+    The one place obliviate builds an autocast, so training, reference caches, scoring and
+    gradient passes run under the same numerics.
+    """
+    import contextlib
+
+    import torch
+
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
