@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from obliviate.results import RunRecord
     from obliviate.runs import Run
 
+from obliviate.benchmarks.load import load_benchmark
 from obliviate.runs import evaluate
 
 __all__ = ["demo", "evaluate", "load_benchmark", "load_model", "load_run", "prepare", "report", "unlearn"]
@@ -38,20 +39,6 @@ def load_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> L
     from obliviate.models.io import load_model as load
 
     return load(spec, trust_remote_code=trust_remote_code)
-
-
-def load_benchmark(spec: str | os.PathLike, **options: Any) -> UnlearningTask:
-    """A task: a prepared benchmark folder, or a registered benchmark built with ``options``.
-
-    ``load_benchmark("fictional", n_people=18)``, ``load_benchmark("prep/benchmark")``,
-    ``load_benchmark("tofu", path="data/tofu")``. Options are checked against the benchmark's
-    builder (typos get "did you mean") and converted to its types.
-    """
-    from obliviate.runs import load_task
-
-    task, typed = load_task(str(spec), options)
-    task.source, task.source_options = str(spec), typed  # what a run records as the benchmark it was given
-    return task
 
 
 def load_run(path: str | os.PathLike) -> RunRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_demo_checks_method_options_before_preparing(tmp_path, monkeypatch, caps
     def no_prepare(*a, **k):
         raise AssertionError("prepared before the options were checked")
 
-    monkeypatch.setattr("obliviate.prepare.prepare", no_prepare)
+    monkeypatch.setattr(importlib.import_module("obliviate.prepare"), "prepare", no_prepare)
     assert main(["demo", "--model", "tiny", "--methods", "npo", "--npo.bta", "0.1", "--out", str(tmp_path / "d")]) == 2
     assert "did you mean 'beta'" in capsys.readouterr().err.lower()
     assert main(["demo", "--model", "tiny", "--methods", "npo", "--npo.train.lr", "-1", "--out", str(tmp_path / "d")]) == 2
@@ -65,7 +66,7 @@ def test_demo_checks_method_options_before_preparing(tmp_path, monkeypatch, caps
 
 def test_stage_messages_say_how_long_is_left(monkeypatch):
     """Estimates come from the last run, else from the stages of the same kind done in this run."""
-    import obliviate.demo as demo
+    demo = importlib.import_module("obliviate.demo")
 
     clock = {"t": 0.0}
     monkeypatch.setattr(demo.time, "perf_counter", lambda: clock["t"])

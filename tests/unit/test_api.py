@@ -248,3 +248,14 @@ def test_an_official_benchmark_evaluates_with_its_official_settings() -> None:
     assert mine.data["eval"]["options"]["max_new_tokens"] == 8
     fictional = ob.evaluate("tiny", ob.load_benchmark("fictional", n_people=6, n_world=2), metrics="forget/prob")
     assert fictional.data["eval"]["options"]["max_new_tokens"] == 64
+
+
+def test_the_api_functions_survive_the_import_of_same_named_submodules() -> None:
+    import importlib
+
+    for name in ("report", "prepare", "demo"):
+        importlib.import_module(f"obliviate.{name}")
+        assert callable(getattr(ob, name)) and not isinstance(getattr(ob, name), type(ob)), name
+    from obliviate.report import make_report
+
+    assert callable(make_report)

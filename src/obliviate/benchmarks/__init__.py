@@ -9,12 +9,16 @@ Specs are registered lazily (``"module:SPEC"``) so that listing them imports not
 ``BENCHMARKS.get(name)`` is the spec; calling it builds the task (``spec(**options)``), and
 :func:`~obliviate.benchmarks.spec.benchmark_spec` returns it type-checked. The help lines below
 are the specs' ``help`` (a test checks that they agree).
+
+:func:`load_benchmark` resolves a prepared folder or a registered name to a task (eval, unlearn
+and the Python API all use it); :func:`resolve_options` runs its checks without building.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from obliviate.benchmarks.load import load_benchmark, resolve_options
 from obliviate.registry import Registry
 
 if TYPE_CHECKING:
@@ -37,3 +41,5 @@ BENCHMARKS.add(
     "obliviate.benchmarks.muse:SPEC",
     help="MUSE: news and books corpora, verbatim and knowledge memorization with privleak.",
 )
+
+__all__ = ["BENCHMARKS", "load_benchmark", "resolve_options"]

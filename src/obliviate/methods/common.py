@@ -61,7 +61,9 @@ def retain_term(
     if kind != "kl":
         raise ConfigError(f"retain_loss must be none, nll or kl, not {kind!r}")
     if reference is None:
-        raise ConfigError("retain_loss kl needs the reference model; call prepare() before training")
+        raise ConfigError(
+            "retain_loss kl needs the reference model; call prepare() before training"
+        )
     part = batch["retain"]
     if next(reference.parameters()).device != part["input_ids"].device:
         reference.to(part["input_ids"].device)
@@ -97,7 +99,9 @@ class RetainTerm:
         """``(term or None, logs)``: see :func:`retain_term`."""
         return retain_term(model, batch, self.kind, self.reference, self.kl_positions)
 
-    def add(self, loss: Any, weight: float, model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    def add(
+        self, loss: Any, weight: float, model: Any, batch: dict[str, Any]
+    ) -> tuple[Any, dict[str, float]]:
         """``loss + weight · term`` (``loss`` alone for ``"none"``) and the term's logs."""
         term, logs = self(model, batch)
         return (loss if term is None else loss + weight * term), logs
@@ -124,7 +128,9 @@ def check_weight(name: str, value: float, official: float, *, positive: bool = F
     """
     if value < 0 or (positive and not value > 0):
         bound = "> 0" if positive else ">= 0"
-        raise ConfigError(f"method.{name} must be {bound}, got {value}; the official value is {official}")
+        raise ConfigError(
+            f"method.{name} must be {bound}, got {value}; the official value is {official}"
+        )
 
 
 REFERENCE_BATCH = 16
@@ -156,7 +162,9 @@ def reference_sequence_nll(ctx: MethodContext, parts: tuple[str, ...]) -> dict[s
                 out[p][batch["index"]] = sequence_nll(logits, labels).float().cpu()
     for p, values in out.items():
         if torch.isnan(values).any():
-            raise ConfigError(f"reference values of part {p!r} are missing for some items: item indices must be 0..n-1")
+            raise ConfigError(
+                f"reference values of part {p!r} are missing for some items: item indices must be 0..n-1"
+            )
     return out
 
 

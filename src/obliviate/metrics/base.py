@@ -51,7 +51,7 @@ class EvalOptions:
     gradnorm_items: int = 32  # members and non-members each scored by the GradNorm attack (0: skip it)
     max_items: int = 0  # evaluate at most this many items per split (0: all); for quick looks
     batch_size: int = 16  # requests per forward pass when the evaluation builds the scorer itself
-    prompt_format: str = "auto"  # auto, chat or plain: how questions are shown (match the fine-tuning)
+    prompt_format: Literal["auto", "chat", "plain"] = "auto"  # how questions are shown: chat, plain or auto (the model's recorded format); match the fine-tuning
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # forward passes under bf16 autocast (auto: where the CPU/GPU has fast bf16) or in fp32; run.json records what ran
 
     def validate(self) -> None:
@@ -64,8 +64,6 @@ class EvalOptions:
                 raise ConfigError(f"eval.{name} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 < self.k <= 1.0:
             raise ConfigError(f"eval.k must be a fraction in (0, 1], got {self.k}; MUSE uses 0.4")
-        if self.prompt_format not in ("auto", "chat", "plain"):
-            raise ConfigError(f"eval.prompt_format must be auto, chat or plain, not {self.prompt_format!r}")
 
 
 class GenRequest(NamedTuple):

@@ -177,33 +177,16 @@ def _task(benchmark: Any, options: dict[str, Any]) -> tuple[UnlearningTask, str,
 
 
 def load_task(spec: str, builder_options: dict[str, Any]) -> tuple[UnlearningTask, dict[str, Any]]:
-    """A prepared benchmark folder, or a registered benchmark built with its options.
+    """A prepared benchmark folder, or a registered benchmark built with its options
+    (:func:`obliviate.benchmarks.load_benchmark`, the one resolver of every command).
 
     Returns:
         ``(task, the builder options converted to their annotated types)``.
     """
-    from obliviate.benchmarks import BENCHMARKS
-    from obliviate.benchmarks.spec import benchmark_spec
-    from obliviate.data.task import UnlearningTask
-    from obliviate.registry import suggest
+    from obliviate.benchmarks.load import load_benchmark
 
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if builder_options:
-            raise ConfigError(f"--benchmark.* options apply to registered benchmarks; {path} is a prepared folder")
-        return UnlearningTask.load(path), {}
-    if spec in BENCHMARKS:
-        bench = benchmark_spec(spec)
-        bench.check_options(builder_options)
-        typed = bench.coerce_options(builder_options)
-        return bench(**typed), typed
-    if path.suffix or "/" in spec or spec.startswith("."):
-        raise ConfigError(f"benchmark folder {spec} does not exist; prepare one with `obliviate prepare --out DIR`")
-    raise ConfigError(
-        f"benchmark {spec!r} is neither a prepared benchmark folder nor a registered benchmark."
-        f"{suggest(spec, BENCHMARKS.names())} Registered: {', '.join(BENCHMARKS.names())}; "
-        "prepare a folder with `obliviate prepare --out DIR` and pass DIR/benchmark."
-    )
+    task = load_benchmark(spec, **builder_options)
+    return task, dict(task.source_options)
 
 
 def check_compatible(method: UnlearnMethod, options: UnlearnOptions) -> None:
