@@ -10,15 +10,13 @@ from rouge_score import rouge_scorer
 
 from obliviate.benchmarks import BENCHMARKS, worldknowledge
 from obliviate.benchmarks.fictional import (
-    ATTRIBUTES,
-    COUNTRIES,
     FORGET_FRACTIONS,
-    SLOT_POOLS,
     build_fictional,
     default_holdout,
     forget_count,
     generate_people,
 )
+from obliviate.benchmarks.fictional_facts import ATTRIBUTES, COUNTRIES, SLOT_POOLS
 from obliviate.data.records import QA, Text
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError
