@@ -59,6 +59,8 @@ CASES: list[tuple[str, list[str], str]] = [
     # unlearn: lora and stop
     ("lora option typo", unlearn("--lora.enabled", "true", "--lora.alhpa", "4"), r"Did you mean 'alpha'"),
     ("lora rank zero", unlearn("--lora.enabled", "true", "--lora.r", "0"), r"lora.r must be at least 1"),
+    ("lora dropout above one", unlearn("--lora.enabled", "true", "--lora.dropout", "2"), r"lora.dropout is a probability"),
+    ("lora alpha zero", unlearn("--lora.enabled", "true", "--lora.alpha", "0"), r"lora.alpha must be positive"),
     ("fila without retain data", unlearn("--lora.enabled", "true", "--lora.init", "fila", method="ga"),
      r"fila needs forget/retain pairs"),
     ("fila saved as adapter", unlearn("--lora.enabled", "true", "--lora.init", "fila", "--lora.save", "adapter"),

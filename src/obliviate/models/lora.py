@@ -46,9 +46,13 @@ class LoraOptions:
     save: Literal["merged", "adapter"] = "merged"  # what to save: merged (full weights) or adapter (adapter only)
 
     def validate(self) -> None:
-        """Reject a rank below 1 (``init`` and ``save`` are checked by :func:`obliviate.config.build`)."""
+        """Reject values that cannot work (``init`` and ``save`` are checked by :func:`obliviate.config.build`)."""
         if self.r < 1:
             raise ConfigError("lora.r must be at least 1")
+        if self.alpha <= 0:
+            raise ConfigError(f"lora.alpha must be positive (scaling = alpha / r), got {self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"lora.dropout is a probability in [0, 1), got {self.dropout}")
 
 
 FILA_SEED = 0
