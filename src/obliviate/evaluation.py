@@ -291,7 +291,9 @@ def evaluate(
         data = _without_results(data)
         if out is not None:
             update_run(out, _without_results)
-    identity = evaluation_identity(scorer_or_model, task, options)
+    # Only a run folder can be resumed, so only then is the model fingerprinted (an in-memory
+    # model's fingerprint hashes all its weights); the benchmark's content is always recorded.
+    identity = evaluation_identity(scorer_or_model, task, options, with_model=out is not None)
     if data.get("metrics") and out is not None:
         check_same_evaluation(out, data.get("eval", {}).get("identity"), identity)
     seconds: dict[str, float] = {}

@@ -198,8 +198,11 @@ def load_reference(reference: str | os.PathLike | Mapping[str, Any] | RunRecord)
     return data
 
 
-def evaluation_identity(source: Any, task: UnlearningTask, options: Any) -> dict[str, Any]:
-    """What makes stored metrics reusable: the model's weights, the benchmark's content, the options."""
+def evaluation_identity(source: Any, task: UnlearningTask, options: Any, *, with_model: bool = True) -> dict[str, Any]:
+    """What makes stored metrics reusable: the model's weights, the benchmark's content, the options.
+
+    ``with_model=False`` leaves the model out (None): nothing can resume an evaluation kept in memory.
+    """
     from dataclasses import asdict
 
     from obliviate.data.task import CORE_SPLITS
@@ -207,10 +210,10 @@ def evaluation_identity(source: Any, task: UnlearningTask, options: Any) -> dict
     from obliviate.scoring import CachedScorer, ModelScorer, Scorer
 
     inner = source.inner if isinstance(source, CachedScorer) else source
-    if not isinstance(inner, Scorer):
-        model = model_fingerprint(inner)  # a loaded model
-    elif type(inner) is ModelScorer:
-        model = model_fingerprint(inner)  # the plain scorer of a model: its weights
+    if not with_model:
+        model = None
+    elif not isinstance(inner, Scorer) or type(inner) is ModelScorer:
+        model = model_fingerprint(inner)  # a loaded model, or the plain scorer of one: its weights
     else:  # an inference-time method's scorer: its kind, and the weights it wraps when it has them
         weights = model_fingerprint(inner) if hasattr(inner, "model") else getattr(inner, "source", "")
         model = f"scorer:{type(inner).__name__}:{weights}"
@@ -224,8 +227,6 @@ def evaluation_identity(source: Any, task: UnlearningTask, options: Any) -> dict
 
 def check_same_evaluation(out: Any, stored: Mapping[str, Any] | None, identity: Mapping[str, Any]) -> None:
     """Refuse to resume into ``out`` when its metrics belong to another model, benchmark or options."""
-    if stored == identity:
-        return
     if not isinstance(stored, Mapping):
         raise ConfigError(
             f"{out} already holds metrics, computed by an evaluation that did not record which model, "

@@ -220,7 +220,9 @@ def run_unlearn(plan: UnlearnPlan, model: LoadedModel | None = None, *, in_place
             data = {"schema": SCHEMA_VERSION, **record_header(plan), **footer}
     state.wait_for_everyone()
     where = str(out / "model") if out is not None else lm.source
-    unlearned = replace(lm, model=result.model, source=where, path=where if out is not None else lm.path,
+    # In memory only, the unlearned weights live in no folder: path None (not the input's folder,
+    # whose files would otherwise identify it to a resumed evaluation).
+    unlearned = replace(lm, model=result.model, source=where, path=where if out is not None else None,
                         meta={**(lm.meta or {}), **meta})
     return Run(plan, RunRecord(data, out / "run.json" if out is not None else None), result, unlearned)
 
