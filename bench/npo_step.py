@@ -33,7 +33,7 @@ def build(model_name: str, bf16: str, prompt_format: str = "chat") -> dict[str, 
     from obliviate.data.formatting import make_collate
     from obliviate.methods.npo import NPO, NPOConfig
     from obliviate.models import load_model
-    from obliviate.training.precision import resolve_bf16
+    from obliviate.training.precision import bf16_autocast, resolve_bf16
     from obliviate.unlearning import build_items
 
     lm = load_model(model_name)
@@ -45,7 +45,7 @@ def build(model_name: str, bf16: str, prompt_format: str = "chat") -> dict[str, 
     batch = collate(items)
     reference = _frozen_copy(lm.model)
     use_bf16 = resolve_bf16(bf16)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+    with torch.no_grad(), bf16_autocast("cpu", use_bf16):
         method.ref_seq_nll = _sequence_nll(reference, batch["forget"])
     return {"lm": lm, "batch": batch, "method": method, "reference": reference, "bf16": use_bf16, "formatter": formatter}
 
@@ -90,25 +90,42 @@ def losses(setup: dict[str, Any]) -> dict[str, Callable[[Any, dict[str, Any]], A
     return {"fine-tuning": fine_tune, "NPO, cached reference": npo_cached, "NPO, live reference": npo_live}
 
 
+GUARD_ROW = "fine-tuning + divergence guard"
+
+
 def time_steps(setup: dict[str, Any], steps: int, warmup: int = 1) -> dict[str, list[float]]:
     """Seconds of each optimizer step of each objective, timed round-robin after warm-up."""
     import torch
 
+    from obliviate.training.loop import weights_finite
+    from obliviate.training.precision import bf16_autocast
+
     model = setup["lm"].model
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    params = list(model.parameters())
+    optimizer = torch.optim.AdamW(params, lr=1e-6)
     objectives = losses(setup)
+    # The training loop's divergence guard: a copy of the weights before each update and a
+    # finiteness check after it; timed as its own row on the fine-tuning objective.
+    guarded = {GUARD_ROW: objectives["fine-tuning"]}
+    kept = [torch.empty_like(p) for p in params]
     batch = setup["batch"]
-    times: dict[str, list[float]] = {name: [] for name in objectives}
+    times: dict[str, list[float]] = {name: [] for name in {**objectives, **guarded}}
     for i in range(warmup + steps):
-        for name, loss_fn in objectives.items():
+        for name, loss_fn in {**objectives, **guarded}.items():
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=setup["bf16"]):
+            with bf16_autocast("cpu", setup["bf16"]):
                 loss = loss_fn(model, batch)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if name == GUARD_ROW:
+                with torch.no_grad():
+                    for k, p in zip(kept, params):
+                        k.copy_(p.detach())
             optimizer.step()
+            if name == GUARD_ROW and not weights_finite(params):
+                raise RuntimeError("the weights became non-finite during the benchmark")
             if i >= warmup:
                 times[name].append(time.perf_counter() - start)
     return times

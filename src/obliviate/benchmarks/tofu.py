@@ -28,14 +28,12 @@ The template answers are TOFU's 100 "I don't know" lines (``data/idontknow.jsonl
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from obliviate.benchmarks.spec import MIA_ATTACKS, BenchmarkSpec, tofu_set
+from obliviate.benchmarks.worldknowledge import load_idk_templates
 from obliviate.data.readers import find_split_files, read_files, read_hf_dataset
 from obliviate.data.records import Record
 from obliviate.data.task import UnlearningTask
@@ -52,50 +50,9 @@ EVAL_SPLITS = {  # split name in the task -> TOFU configuration
     "real_authors": "real_authors_perturbed",
     "world_facts": "world_facts_perturbed",
 }
-IDK_RESOURCE = ("benchmarks", "data", "tofu", "idontknow.jsonl")
-
-
 def retain_split_for(forget: str) -> str:
     """The retain configuration that completes ``forget``: forget10 -> retain90."""
     return f"retain{100 - int(FORGET_SPLITS[forget])}"
-
-
-def idk_resource() -> Traversable:
-    """Where the packaged TOFU "I don't know" answers live."""
-    return resources.files("obliviate").joinpath(*IDK_RESOURCE)
-
-
-def load_idk_templates(source: Traversable | Path | None = None) -> list[str]:
-    """TOFU's refusal answers, one per non-empty line.
-
-    TOFU's ``idontknow.jsonl`` holds plain text lines despite its name (TOFU reads it with
-    ``readlines``); a line written as a JSON string (``"I don't know."``) is decoded too.
-
-    Args:
-        source: the file; by default the copy shipped in the package.
-
-    Raises:
-        DataError: the file is missing or holds no answer.
-    """
-    source = source if source is not None else idk_resource()
-    if not source.is_file():
-        raise DataError(
-            f"the TOFU refusal templates are missing from the package ({source}); "
-            "reinstall obliviate (pip install --force-reinstall obliviate)"
-        )
-    templates: list[str] = []
-    for line in source.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line.startswith('"') and line.endswith('"'):
-            try:
-                line = str(json.loads(line)).strip()
-            except json.JSONDecodeError:
-                pass  # a plain line that happens to be quoted: keep it as written
-        if line:
-            templates.append(line)
-    if not templates:
-        raise DataError(f"{source}: holds no refusal answers")
-    return templates
 
 
 def build_tofu(path: str = HUB_NAME, forget: str = "forget10") -> UnlearningTask:

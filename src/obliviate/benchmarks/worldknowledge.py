@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator
 from importlib import resources
 from importlib.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 from obliviate.data.records import QA
@@ -130,10 +131,36 @@ def load_world_facts(limit: int | None = None) -> list[QA]:
     return _load_perturbed_qa(WORLD_FACTS_FILE, "wf", limit)
 
 
-def load_idk_templates() -> list[str]:
-    """The 100 refusal lines of TOFU's ``idontknow.jsonl`` (plain text, one per line)."""
-    text = _resource(IDK_FILE).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+def load_idk_templates(source: Traversable | Path | None = None) -> list[str]:
+    """TOFU's refusal answers (``idontknow.jsonl``, 100 lines), one per non-empty line.
+
+    The one reader of the refusal file (TOFU's benchmark and the fictional one both use it).
+    TOFU's file holds plain text lines despite its name (TOFU reads it with ``readlines``); a
+    line written as a JSON string (``"I don't know."``) is decoded too.
+
+    Args:
+        source: the file; by default the copy shipped in the package.
+
+    Raises:
+        DataError: the file is missing or holds no answer.
+    """
+    if source is None:
+        source = _resource(IDK_FILE)
+    elif not source.is_file():
+        raise DataError(f"the refusal templates file {source} does not exist; give a file with one answer per line")
+    templates: list[str] = []
+    for line in source.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith('"') and line.endswith('"'):
+            try:
+                line = str(json.loads(line)).strip()
+            except json.JSONDecodeError:
+                pass  # a plain line that happens to be quoted: keep it as written
+        if line:
+            templates.append(line)
+    if not templates:
+        raise DataError(f"{source}: holds no refusal answers")
+    return templates
 
 
 REHEARSAL_DIR = ("data", "general")
