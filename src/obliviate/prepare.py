@@ -111,7 +111,7 @@ def prepare(
     from obliviate.benchmarks.spec import benchmark_spec
     from obliviate.benchmarks.worldknowledge import N_REHEARSAL
     from obliviate.files import clear_folder
-    from obliviate.models.io import check_output, resolve_model
+    from obliviate.models.io import check_output, check_prompt_format, resolve_model
     from obliviate.runs.unlearn import package_versions
 
     if not 0 <= config.rehearsal <= N_REHEARSAL:
@@ -121,6 +121,7 @@ def prepare(
     spec.check_options(config.benchmark)
     bench_options = spec.coerce_options(config.benchmark)
     source = resolve_model(model)
+    check_prompt_format(source, config.prompt_format, "--prompt_format")
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"--out {out} is an existing file, not a folder; choose a folder path for --out")
     if out.exists() and any(out.iterdir()) and not (resume or overwrite):
@@ -129,6 +130,11 @@ def prepare(
     record = {"kind": "prepare", "benchmark_spec": benchmark, "model": model, "config": to_dict(config)}
     if resume and out.is_dir() and any(out.iterdir()):
         check_prepare_resumable(out, record)
+    task, build_s = None, 0.0
+    if not (resume and (out / "benchmark" / "task.json").is_file()):
+        t0 = time.perf_counter()
+        task = spec(**bench_options)  # bad benchmark data fails here, before --out is written or a model loads
+        build_s = time.perf_counter() - t0
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(out.with_name(f".{out.name}.prepare.lock")))
@@ -141,7 +147,7 @@ def prepare(
             clear_folder(out)  # the old contents go first: a half-done folder never looks complete
         out.mkdir(parents=True, exist_ok=True)
         save_run(out / PREPARE_FILE, {**record, "status": "running", "versions": package_versions()})
-        return _prepare(spec, bench_options, model, out, config, record, resume=resume, progress=progress, say=say)
+        return _prepare(task, model, out, config, record, resume=resume, progress=progress, say=say, build_s=build_s)
     finally:
         lock.release()
         Path(lock.lock_file).unlink(missing_ok=True)
@@ -179,9 +185,13 @@ def check_prepare_resumable(out: Path, record: dict[str, Any]) -> None:
 
 
 def _prepare(
-    spec: Any, bench_options: dict[str, Any], model: str, out: Path, config: PrepareConfig, record: dict[str, Any],
-    *, resume: bool, progress: bool, say: Any,
+    task: Any, model: str, out: Path, config: PrepareConfig, record: dict[str, Any],
+    *, resume: bool, progress: bool, say: Any, build_s: float = 0.0,
 ) -> dict[str, Any]:
+    """Save ``task`` (None: reuse the one saved in ``out``), then fine-tune and summarise both models.
+
+    ``build_s`` is how long building ``task`` took (recorded with its saving as timings["benchmark"]).
+    """
     from obliviate.benchmarks.worldknowledge import load_rehearsal
     from obliviate.data.formatting import PromptFormatter, make_collate, sft_items
     from obliviate.data.task import UnlearningTask
@@ -194,13 +204,12 @@ def _prepare(
     timings: dict[str, float] = {}
 
     bench_dir = out / "benchmark"
-    if resume and (bench_dir / "task.json").is_file():
+    if task is None:
         task = UnlearningTask.load(bench_dir)
     else:
         t0 = time.perf_counter()
-        task = spec(**bench_options)
         task.save(bench_dir)
-        timings["benchmark"] = time.perf_counter() - t0
+        timings["benchmark"] = build_s + time.perf_counter() - t0
     say(f"benchmark {task.name}: {len(task.forget)} forget, {len(task.retain)} retain, {len(task.holdout)} holdout items")
 
     summary: dict[str, Any] = {

@@ -9,6 +9,8 @@ the workspace before and after proves that nothing the user owns was touched.
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,29 @@ CASES: list[tuple[str, list[str], str]] = [
     ("prepare model unknown", ["prepare", "--model", "no/such/model", "--out", "{out}"], r"neither an existing folder"),
     ("prepare rehearsal too large", prepare("--rehearsal", "1000"), r"rehearsal must be between 0 and"),
     ("prepare option typo", prepare("--rehersal", "4"), r"Did you mean 'rehearsal'"),
+    # data files of a benchmark built from the user's own files (MUSE layout), and a damaged prepared folder
+    ("muse without a data path", unlearn(bench="muse"), r"needs --benchmark.path.*not shipped.*download"),
+    ("eval muse without a data path", evaluate(bench="muse"), r"needs --benchmark.path.*hf download"),
+    ("prepare muse without a data path", ["prepare", "--model", "tiny", "--benchmark", "muse", "--out", "{out}"],
+     r"needs --benchmark.path.*--local-dir"),
+    ("data nested too deeply", unlearn("--benchmark.path", "{ws}/muse_deep", bench="muse"),
+     r"muse_deep/raw/forget.json: line 1: JSON nested too deeply"),
+    ("data nested too deeply on one line", evaluate("--benchmark.path", "{ws}/muse_deepline", bench="muse"),
+     r"forget.jsonl: line 2: JSON nested too deeply"),
+    ("data with a lone surrogate", unlearn("--benchmark.path", "{ws}/muse_surrogate", bench="muse"),
+     r"forget.jsonl: line 2: field 'text': holds a lone surrogate \\udc00"),
+    ("data not UTF-8", ["prepare", "--model", "tiny", "--benchmark", "muse", "--benchmark.path", "{ws}/muse_latin1",
+                        "--out", "{out}"], r"raw/forget.txt: line 3: not UTF-8 text.*re-save"),
+    ("prepared task.json nested too deeply", evaluate(bench="{ws}/deepbench"), r"task.json: line 1: JSON nested too deeply"),
+    # models that need their own code; prompt formats the model cannot follow
+    ("model needs its own code", unlearn(model="{ws}/custom_code"), r"only its own Python code.*does not run code"),
+    ("eval model needs its own code", evaluate(model="{ws}/custom_code"), r"trust_remote_code=True"),
+    ("chat format without a chat template", unlearn("--prompt-format", "chat", model="{ws}/m", bench="{ws}/bench"),
+     r"'chat' needs a chat template.*--prompt-format plain"),
+    ("eval chat format without a chat template", evaluate("--eval.prompt_format", "chat"),
+     r"'chat' needs a chat template.*--eval.prompt_format plain"),
+    ("prepare chat format without a chat template",
+     ["prepare", "--model", "{ws}/m", "--prompt_format", "chat", *TINY_BENCH, "--out", "{out}"], r"--prompt_format plain"),
     # demo
     ("demo method typo", demo("--methods", "grad_dif"), r"Did you mean 'grad_diff'"),
     ("demo method option typo", demo("--methods", "npo", "--npo.bta", "0.1"), r"Did you mean 'beta'"),
@@ -164,6 +189,26 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (ws / "typo.yaml").write_text("train:\n  lrr: 1.0e-4\n")
     (ws / "badrun").mkdir()
     (ws / "badrun" / "run.json").write_text("{not json")
+    deep = "[" * 100_000 + "]" * 100_000
+    ok = '{"text": "a retained article"}\n'
+    muse_files = {  # folder -> raw/forget file; raw/retain1.jsonl is fine in each
+        "muse_deep": ("forget.json", deep.encode()),
+        "muse_deepline": ("forget.jsonl", (ok + deep + "\n").encode()),
+        "muse_surrogate": ("forget.jsonl", (ok + '{"text": "half a pair \\udc00 here"}\n').encode()),
+        "muse_latin1": ("forget.txt", b"An article.\n\nCaf\xe9 au lait.\n"),
+    }
+    for folder, (name, data) in muse_files.items():
+        (ws / folder / "raw").mkdir(parents=True)
+        (ws / folder / "raw" / name).write_bytes(data)
+        (ws / folder / "raw" / "retain1.jsonl").write_text(ok)
+    (ws / "deepbench").mkdir()
+    (ws / "deepbench" / "task.json").write_text(deep)
+    shutil.copytree(ws / "m", ws / "custom_code")
+    config = json.loads((ws / "custom_code" / "config.json").read_text())
+    config.update(model_type="x_lm", auto_map={"AutoConfig": "configuration_x.XConfig",
+                                                "AutoModelForCausalLM": "modeling_x.XForCausalLM"})
+    (ws / "custom_code" / "config.json").write_text(json.dumps(config))
+    (ws / "custom_code" / "modeling_x.py").write_text("raise SystemExit('the folder code ran')\n")
     for lock in ws.rglob(".*.lock"):
         lock.unlink()
     return ws
@@ -205,4 +250,4 @@ def test_a_bad_input_gets_a_clear_early_error(
 def test_the_corpus_is_broad() -> None:
     commands = {argv[0] for _, argv, _ in CASES}
     assert commands == {"unlearn", "eval", "report", "prepare", "demo"}
-    assert len(CASES) >= 60
+    assert len(CASES) >= 95

@@ -98,3 +98,12 @@ def test_prompt_format_is_a_checked_choice() -> None:
     assert build(EvalOptions, {"prompt_format": "plain"}, "eval").prompt_format == "plain"
     with pytest.raises(ConfigError, match=r"eval\.prompt_format: 'chatt' is not one of auto, chat, plain\. Did you mean 'chat'\?"):
         build(EvalOptions, {"prompt_format": "chatt"}, "eval")
+
+
+def test_a_benchmark_without_its_required_data_path_says_how_to_get_it() -> None:
+    """MUSE ships no data: the API says what is missing and how to download it (no TypeError)."""
+    import obliviate as ob
+    from obliviate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"needs --benchmark.path.*path=\.\.\..*hf download muse-bench/MUSE-News"):
+        ob.load_benchmark("muse")

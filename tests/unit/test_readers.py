@@ -23,7 +23,6 @@ from obliviate.errors import ConfigError, DataError
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 BROKEN = FIX / "broken"
-SHARED_IDK = Path("/work/shared/data/tofu/idontknow.jsonl")
 
 
 @pytest.fixture(autouse=True)
@@ -33,8 +32,6 @@ def _no_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
-    if not tofu.idk_resource().is_file():  # package copy not vendored yet: use the shared one
-        monkeypatch.setattr(tofu, "idk_resource", lambda: SHARED_IDK)
 
 
 def _write_jsonl(path: Path, rows: list[object]) -> Path:
@@ -235,6 +232,60 @@ def test_other_bad_inputs(tmp_path: Path) -> None:
             read_records(path, kind)  # type: ignore[arg-type]
 
 
+def test_deep_nesting_and_bad_text_name_the_file_and_line(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    good = '{"question": "Q", "answer": "A"}'
+    (tmp_path / "deep.json").write_text(deep)
+    with pytest.raises(DataError, match=r"deep.json: line 1: JSON nested too deeply .*column 101"):
+        read_records(tmp_path / "deep.json")
+    (tmp_path / "deep.jsonl").write_text(f"{good}\n\n{deep}\n")
+    with pytest.raises(DataError, match=r"deep.jsonl: line 3: JSON nested too deeply"):
+        read_records(tmp_path / "deep.jsonl")
+    # brackets inside strings do not count; a list of 101 nested lists opens on line 2
+    (tmp_path / "deep2.json").write_text('[{"question": "[[[[", "answer": "A"},\n' + deep + "]")
+    with pytest.raises(DataError, match=r"deep2.json: line 2: JSON nested too deeply .*column 100"):
+        read_records(tmp_path / "deep2.json")
+    # a lone surrogate escape: rejected with the file, line and field (a pair is one character, fine)
+    (tmp_path / "pair.jsonl").write_text('{"question": "smile \\ud83d\\ude00", "answer": "A"}\n')
+    assert read_records(tmp_path / "pair.jsonl")[0].question == "smile \U0001F600"
+    lone = [
+        ('{"question": "Q", "answer": "x\\ud800"}', "qa", r"line 2: field 'answer': holds a lone surrogate \\ud800 at character 1"),
+        ('{"question": "Q", "answer": "A", "perturbed_answer": ["B", "\\udfff"]}', "qa",
+         r"line 2: field 'perturbed_answer': item 1: holds a lone surrogate"),
+        ('{"question": "Q", "answer": "A", "id": "\\ud800"}', "qa", r"line 2: field 'id': holds a lone surrogate"),
+        ('"privleak text \\udc00"', "text", r"line 2: the text holds a lone surrogate"),
+    ]
+    for row, kind, pattern in lone:
+        first = good if kind == "qa" else '"fine text"'
+        (tmp_path / "lone.jsonl").write_text(f"{first}\n{row}\n")
+        with pytest.raises(DataError, match=r"lone.jsonl: " + pattern):
+            read_records(tmp_path / "lone.jsonl", kind)  # type: ignore[arg-type]
+    (tmp_path / "lone.json").write_text('[{"question": "Q", "answer": "\\udc00"}]')
+    with pytest.raises(DataError, match=r"lone.json: item 0: field 'answer': holds a lone surrogate"):
+        read_records(tmp_path / "lone.json")
+    # bytes that are not UTF-8: the line and column; a byte-order mark is fine
+    (tmp_path / "latin1.jsonl").write_bytes(good.encode() + b'\n{"question": "caf\xe9", "answer": "x"}\n')
+    with pytest.raises(DataError, match=r"latin1.jsonl: line 2: not UTF-8 text \(byte 0xe9 at column 18"):
+        read_records(tmp_path / "latin1.jsonl")
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf[" + good.encode() + b"]")
+    assert read_records(tmp_path / "bom.json")[0].answer == "A"
+    # JSON lines are cut at newlines only: a U+2028 inside a string stays in it
+    (tmp_path / "sep.jsonl").write_text('{"question": "one\u2028two", "answer": "A"}\n', encoding="utf-8")
+    assert read_records(tmp_path / "sep.jsonl")[0].question == "one\u2028two"
+
+
+def test_a_damaged_prepared_folder_names_the_file(tmp_path: Path) -> None:
+    task = UnlearningTask(name="t", forget=[QA("q1", "a1", id="f")], retain=[QA("q2", "a2", id="r")])
+    task.save(tmp_path / "b")
+    split = tmp_path / "b" / "splits" / "forget.jsonl"
+    split.write_bytes(split.read_bytes() + b'{"question": "\xff"}\n')
+    with pytest.raises(DataError, match=r"forget.jsonl: line 2: not UTF-8"):
+        UnlearningTask.load(tmp_path / "b")
+    split.write_text(split.read_text(encoding="latin1").splitlines()[0] + "\n" + "[" * 100_000 + "\n")
+    with pytest.raises(DataError, match=r"forget.jsonl: line 2: JSON nested too deeply"):
+        UnlearningTask.load(tmp_path / "b")
+
+
 def test_parquet_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -379,7 +430,7 @@ def test_build_tofu_fallbacks_shards_and_errors(tmp_path: Path) -> None:
 def test_idk_templates_plain_and_quoted_lines(tmp_path: Path) -> None:
     (tmp_path / "idk.jsonl").write_text('I don\'t know.\n\n"No idea."\n')
     assert tofu.load_idk_templates(tmp_path / "idk.jsonl") == ["I don't know.", "No idea."]
-    with pytest.raises(DataError, match="missing from the package"):
+    with pytest.raises(DataError, match="absent.jsonl does not exist"):
         tofu.load_idk_templates(tmp_path / "absent.jsonl")
 
 

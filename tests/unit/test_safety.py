@@ -199,3 +199,35 @@ def test_repeated_ids_and_items_both_forgotten_and_kept_are_refused(tmp_path: Pa
     overlap.save(tmp_path / "overlap")
     assert main([*BASE[:3], "--benchmark", str(tmp_path / "overlap"), "--method", "ga", "--out", str(tmp_path / "u")]) == 2
     assert "both forgotten and kept" in capsys.readouterr().err
+
+
+def test_a_model_folder_that_lists_its_own_code_never_runs_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config.json's auto_map: a type transformers knows loads with its own class; an unknown type is refused early."""
+    import transformers
+
+    import obliviate as ob
+    from obliviate.errors import ModelError
+    from obliviate.models.io import save_model
+
+    lm = ob.load_model("tiny")
+    folder = save_model(lm.model, lm.tokenizer, tmp_path / "m")
+    (folder / "modeling_x.py").write_text("raise RuntimeError('the folder code ran')\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}
+    (folder / "config.json").write_text(json.dumps(config))
+    loaded = ob.load_model(folder)  # a llama that lists custom classes: transformers ignores them
+    assert type(loaded.model).__name__ == "LlamaForCausalLM"
+
+    config.update(model_type="x_lm", auto_map={"AutoConfig": "configuration_x.XConfig", **config["auto_map"]})
+    (folder / "config.json").write_text(json.dumps(config))
+
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a tokenizer or weights were loaded before the config was checked")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_loading)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_loading)
+    with pytest.raises(ModelError, match=r"type 'x_lm' that only its own Python code.*trust_remote_code=True"):
+        ob.load_model(folder)
+    (folder / "config.json").write_text("[" * 100_000)
+    with pytest.raises(ModelError, match="config.json: not a readable JSON config"):
+        ob.load_model(folder)

@@ -195,6 +195,12 @@ SPEC = BenchmarkSpec(
     help="MUSE: news and books corpora, verbatim and knowledge memorization with privleak.",
     builder=build_muse,
     roles=ROLES,
+    data_hint=(
+        "MUSE's data is not shipped with obliviate: download it first, e.g. `hf download "
+        "muse-bench/MUSE-News --repo-type dataset --local-dir muse-news` (MUSE-Books for "
+        "--benchmark.corpus books), then pass --benchmark.path muse-news; a hub name as the path "
+        "works only online (not with HF_HUB_OFFLINE=1)."
+    ),
     plan=(
         "verbmem_forget/verbmem", "knowmem_forget/knowmem", "knowmem_retain/knowmem",
         *(f"privleak_forget/{a}" for a in MIA_ATTACKS[:4]), "privleak",

@@ -53,6 +53,8 @@ class BenchmarkSpec:
             model can learn within the time budget).
         eval_defaults: evaluation options of the benchmark's official protocol (e.g. TOFU's
             200-token generations), under the caller's own.
+        data_hint: how to get the data a required builder option (MUSE's ``path``) points at,
+            said when that option is missing.
     """
 
     name: str
@@ -63,13 +65,14 @@ class BenchmarkSpec:
     plan: tuple[str, ...] = ()
     model_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     eval_defaults: Mapping[str, Any] = field(default_factory=dict)
+    data_hint: str = ""
 
     def options(self) -> list[str]:
         """The builder's option names."""
         return list(inspect.signature(self.builder).parameters)
 
     def check_options(self, options: Mapping[str, Any]) -> None:
-        """Fail early if the builder has no such option."""
+        """Fail early if the builder has no such option, or needs one that ``options`` lacks."""
         params = self.options()
         for key in options:
             if key not in params:
@@ -77,6 +80,15 @@ class BenchmarkSpec:
                     f"benchmark {self.name!r} has no option {key!r}.{suggest(key, params)} "
                     f"Its options: {', '.join(params)}."
                 )
+        empty = inspect.Parameter.empty
+        required = [p.name for p in inspect.signature(self.builder).parameters.values() if p.default is empty]
+        missing = [name for name in required if name not in options]
+        if missing:
+            hint = f" {self.data_hint}" if self.data_hint else ""
+            raise ConfigError(
+                f"benchmark {self.name!r} needs --benchmark.{missing[0]} (in Python: "
+                f"load_benchmark({self.name!r}, {missing[0]}=...)).{hint}"
+            )
 
     def coerce_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Convert command-line strings to the builder's annotated parameter types."""

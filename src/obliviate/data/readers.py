@@ -156,22 +156,88 @@ def _read_path(
 
 
 def _read_text(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start}); re-save it as UTF-8") from e
+    text = decode_utf8(path.read_bytes(), path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     return text
 
 
+def decode_utf8(data: bytes, path: Path | str) -> str:
+    """``data`` as text (a UTF-8 byte-order mark is dropped), or a DataError naming the file and line.
+
+    Raises:
+        DataError: ``data`` is not valid UTF-8 (the message gives the line and the byte's offset).
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DataError(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {col}, offset {e.start}); "
+            "re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from e
+
+
+def parse_json(text: str, path: Path | str, first_line: int = 1) -> Any:
+    """``json.loads(text)``, turning a structure nested too deeply to parse into a DataError.
+
+    Args:
+        text: the JSON text (a whole ``.json`` file, or one line of a ``.jsonl`` file).
+        path: the file, for the message.
+        first_line: the line of the file on which ``text`` starts.
+
+    Raises:
+        json.JSONDecodeError: ``text`` is not valid JSON (callers word their own message).
+        DataError: brackets nested so deeply that Python's parser gives up (RecursionError); the
+            message names the line where the nesting passes :data:`MAX_DEPTH` levels.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        line, col = _deep_point(text)
+        raise DataError(
+            f"{path}: line {first_line + line - 1}: JSON nested too deeply to read (its brackets pass {MAX_DEPTH} "
+            f"levels at column {col}); a record is one flat object of strings and lists of strings"
+        ) from None
+
+
+MAX_DEPTH = 100  # nesting a record never needs; where a too-deep file first passes it is reported
+
+
+def _deep_point(text: str) -> tuple[int, int]:
+    """(line, column), from 1, where brackets outside strings first nest deeper than MAX_DEPTH."""
+    depth, in_string, escaped, line, col = 0, False, False, 1, 0
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col = line + 1, 0
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, col
+        elif ch in "]}":
+            depth -= 1
+    return 1, 1
+
+
 def _jsonl_rows(path: Path, text: str) -> list[tuple[str, Any]]:
     rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # split at "\n" only: str.splitlines also cuts at U+2028, U+0085..., which JSON strings may hold
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            rows.append((f"{path}: line {lineno}", json.loads(line)))
+            rows.append((f"{path}: line {lineno}", parse_json(line, path, lineno)))
         except json.JSONDecodeError as e:
             raise DataError(
                 f"{path}: line {lineno}: invalid JSON ({e.msg} at column {e.colno}); "
@@ -182,7 +248,7 @@ def _jsonl_rows(path: Path, text: str) -> list[tuple[str, Any]]:
 
 def _json_rows(path: Path, text: str) -> list[tuple[str, Any]]:
     try:
-        data = json.loads(text)
+        data = parse_json(text, path)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data" or _looks_like_json_lines(text):
             return _jsonl_rows(path, text)  # JSON lines in a .json file, as TOFU ships them
@@ -205,12 +271,12 @@ def _json_rows(path: Path, text: str) -> list[tuple[str, Any]]:
 
 
 def _looks_like_json_lines(text: str) -> bool:
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.split("\n") if line.strip()]
     if len(lines) < 2:
         return False
     try:
         return isinstance(json.loads(lines[0]), dict)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
 
 

@@ -5,6 +5,7 @@ the file, the place in it and the field. The field names each kind accepts are l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,12 +13,28 @@ from obliviate.data.records import MCQ, QA, Record, Text
 from obliviate.errors import DataError
 
 _MISSING = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")  # left only by a lone JSON escape: a pair decodes to one character
 REQUIRED = {"qa": "question, answer", "text": "text", "mcq": "question, choices, answer"}
 # Names a field may have in a file, tried in order when field_map does not name it.
 ALIASES = {
     "perturbed_answers": ("perturbed_answers", "perturbed_answer"),
     "continuation": ("gt", "continuation"),
 }
+
+
+def surrogate_problem(value: str) -> str | None:
+    """Why ``value`` is not valid Unicode text (a lone surrogate), or None when it is.
+
+    JSON may escape half of a UTF-16 pair (``"\\ud800"``) on its own; Python keeps it as a lone
+    surrogate, which no tokenizer can encode and no UTF-8 file can hold.
+    """
+    m = _SURROGATE.search(value)
+    if m is None:
+        return None
+    return (
+        f"holds a lone surrogate \\u{ord(m.group()):04x} at character {m.start()} (an escape that is half of a "
+        "UTF-16 pair), which is not valid Unicode text; complete the pair (e.g. \\ud83d\\ude00) or remove the escape"
+    )
 
 
 class _Row:
@@ -55,6 +72,8 @@ class _Row:
             return None
         if not isinstance(value, str):
             raise self.error(field, f"expected a string, got {type(value).__name__} {value!r:.60}")
+        if (problem := surrogate_problem(value)) is not None:
+            raise self.error(field, problem)
         if required and not value.strip():
             raise self.error(field, "is empty")
         return value
@@ -68,6 +87,8 @@ class _Row:
         for i, item in enumerate(value):
             if not isinstance(item, str):
                 raise self.error(field, f"item {i}: expected a string, got {type(item).__name__}")
+            if (problem := surrogate_problem(item)) is not None:
+                raise self.error(field, f"item {i}: {problem}")
         return tuple(value)
 
     def ident(self, default: str) -> str:
@@ -76,6 +97,8 @@ class _Row:
             return default
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self.error("id", f"expected a string or an integer, got {type(value).__name__}")
+        if isinstance(value, str) and (problem := surrogate_problem(value)) is not None:
+            raise self.error("id", problem)
         return str(value)
 
 
@@ -94,6 +117,8 @@ def row_to_record(
     if kind == "text" and isinstance(row, str):
         if not row.strip():
             raise DataError(f"{where}: empty text")
+        if (problem := surrogate_problem(row)) is not None:
+            raise DataError(f"{where}: the text {problem}")
         return Text(text=row, id=default_id)
     if not isinstance(row, dict):
         raise DataError(

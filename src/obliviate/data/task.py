@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from obliviate.data.readers import decode_utf8, parse_json
 from obliviate.data.records import RECORD_TYPES, Record, record_kind
 from obliviate.errors import DataError
 
@@ -206,7 +207,7 @@ class UnlearningTask:
                 "create one with `obliviate prepare --out DIR` and pass DIR/benchmark"
             )
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = parse_json(decode_utf8(meta_path.read_bytes(), meta_path), meta_path)
         except json.JSONDecodeError as e:
             raise DataError(f"{meta_path}: line {e.lineno}: invalid JSON ({e.msg}); {_REPREPARE}") from e
         _check_meta(meta, meta_path)
@@ -287,39 +288,39 @@ def _read_split(path: Path, kind: str) -> list[Record]:
     fields = _RECORD_FIELDS[kind]
     records: list[Record] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    text = decode_utf8(path.read_bytes(), path)
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path}: line {lineno}"
+        try:
+            row = parse_json(line, path, lineno)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}: invalid JSON ({e.msg}); {_REPREPARE}") from e
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: a {kind} record must be a JSON object, got {type(row).__name__}; {_REPREPARE}")
+        for name, (types, required) in fields.items():
+            if name not in row:
+                if required:
+                    raise DataError(f"{where}: field {name!r} is missing from a {kind} record; {_REPREPARE}")
                 continue
-            where = f"{path}: line {lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: invalid JSON ({e.msg}); {_REPREPARE}") from e
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: a {kind} record must be a JSON object, got {type(row).__name__}; {_REPREPARE}")
-            for name, (types, required) in fields.items():
-                if name not in row:
-                    if required:
-                        raise DataError(f"{where}: field {name!r} is missing from a {kind} record; {_REPREPARE}")
-                    continue
-                value = row[name]
-                ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-                if ok and isinstance(value, list):
-                    ok = all(isinstance(v, str) for v in value)
-                if not ok:
-                    wanted = " or ".join(_JSON_NAMES.get(t, t.__name__) for t in types)
-                    raise DataError(f"{where}: field {name!r} must be {wanted}, got {value!r}; {_REPREPARE}")
-            try:
-                record = RECORD_TYPES[kind].from_dict(row)
-            except (KeyError, TypeError, ValueError) as e:
-                raise DataError(f"{where}: bad {kind} record ({e}); {_REPREPARE}") from e
-            if record.id:
-                if record.id in seen:
-                    raise DataError(
-                        f"{where}: id {record.id!r} is already used on line {seen[record.id]}; ids must be unique "
-                        f"within a split: {_REPREPARE}"
-                    )
-                seen[record.id] = lineno
-            records.append(record)
+            value = row[name]
+            ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+            if ok and isinstance(value, list):
+                ok = all(isinstance(v, str) for v in value)
+            if not ok:
+                wanted = " or ".join(_JSON_NAMES.get(t, t.__name__) for t in types)
+                raise DataError(f"{where}: field {name!r} must be {wanted}, got {value!r}; {_REPREPARE}")
+        try:
+            record = RECORD_TYPES[kind].from_dict(row)
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"{where}: bad {kind} record ({e}); {_REPREPARE}") from e
+        if record.id:
+            if record.id in seen:
+                raise DataError(
+                    f"{where}: id {record.id!r} is already used on line {seen[record.id]}; ids must be unique "
+                    f"within a split: {_REPREPARE}"
+                )
+            seen[record.id] = lineno
+        records.append(record)
     return records

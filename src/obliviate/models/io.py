@@ -47,11 +47,13 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
 
 
-def resolve_model(spec: str | os.PathLike) -> str | Path:
+def resolve_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> str | Path:
     """Turn a model spec into a local folder, a hub id, or a registry name kept as is.
 
     Order: an existing local folder; a registered name (``smollm2-135m``, ``tiny``); a hub id
-    (``org/name``). A spec that is none of these fails here, before anything heavy runs.
+    (``org/name``). A spec that is none of these fails here, before anything heavy runs, and so
+    does a folder whose config.json is unreadable or needs the folder's own code (see
+    :func:`check_model_config`).
     """
     spec_str = str(spec)
     path = Path(spec_str).expanduser()
@@ -61,6 +63,7 @@ def resolve_model(spec: str | os.PathLike) -> str | Path:
                 f"{path} is a folder but holds no config.json: pass a Hugging Face model folder "
                 f"(for example the target/ folder written by `obliviate prepare`)"
             )
+        check_model_config(path, trust_remote_code=trust_remote_code)
         return path
     if spec_str in MODELS:
         return spec_str
@@ -76,6 +79,107 @@ def resolve_model(spec: str | os.PathLike) -> str | Path:
             f"first (or unset HF_HUB_OFFLINE), or pass a local folder"
         )
     return spec_str
+
+
+def check_model_config(folder: Path, *, trust_remote_code: bool = False) -> dict[str, Any]:
+    """Read a model folder's config.json and refuse what cannot load, before any weights do.
+
+    A config with ``auto_map`` names Python code shipped in the folder. When its ``model_type`` is
+    one transformers knows (a saved Llama that also lists custom classes), transformers loads its
+    own class and ignores that code, and so does obliviate. When the type is unknown, only the
+    folder's code could build the model, and obliviate does not run code from a model folder
+    unless ``trust_remote_code=True`` is passed to :func:`obliviate.load_model`.
+
+    Returns:
+        The parsed config.
+
+    Raises:
+        ModelError: config.json is not a JSON object, or the model needs the folder's own code.
+    """
+    path = folder / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ModelError(f"{path}: not a readable JSON config ({e}); copy or save the model again") from e
+    if not isinstance(config, dict):
+        raise ModelError(f"{path}: must hold a JSON object, got {type(config).__name__}; copy or save the model again")
+    auto_map = config.get("auto_map")
+    if auto_map and not trust_remote_code and not _known_model_type(config.get("model_type")):
+        classes = ", ".join(f"{k}: {v}" for k, v in auto_map.items()) if isinstance(auto_map, dict) else str(auto_map)
+        raise ModelError(
+            f"{folder} holds a model of type {config.get('model_type')!r} that only its own Python code can build "
+            f"(config.json auto_map: {classes}); obliviate does not run code from a model folder. Use a model of a "
+            "type transformers ships (re-save it with a built-in class), or, having read that code, load it in "
+            "Python with obliviate.load_model(path, trust_remote_code=True) and pass the loaded model to "
+            "obliviate.unlearn / obliviate.evaluate"
+        )
+    return config
+
+
+def _known_model_type(model_type: Any) -> bool:
+    """Whether transformers has its own classes for ``model_type`` (its config table; no model is imported)."""
+    if not isinstance(model_type, str):
+        return False
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return model_type in CONFIG_MAPPING_NAMES
+
+
+CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
+
+
+def folder_has_chat_template(folder: Path) -> bool:
+    """Whether a model folder ships a chat template, read from its files without loading the tokenizer.
+
+    Looked for: a non-empty ``chat_template`` in tokenizer_config.json, a ``chat_template.jinja`` or
+    ``chat_template.json`` file, or an ``additional_chat_templates/`` folder (what transformers reads).
+    """
+    if any((folder / name).is_file() for name in CHAT_TEMPLATE_FILES):
+        return True
+    extra = folder / "additional_chat_templates"
+    if extra.is_dir() and any(extra.iterdir()):
+        return True
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # absent or unreadable: the tokenizer load will say so
+        return False
+    return isinstance(config, dict) and bool(config.get("chat_template"))
+
+
+def check_prompt_format(model: Any, style: str, flag: str = "--prompt-format") -> None:
+    """Refuse the chat prompt format for a model that has no chat template, before it loads.
+
+    ``model`` is what :func:`resolve_model` returned (a folder is checked through its files) or a
+    :class:`LoadedModel` (its tokenizer is checked); a registered name or hub id is left to the
+    check made when the tokenizer loads. ``"auto"`` counts as chat when obliviate recorded that the
+    model was fine-tuned with chat prompts.
+
+    Raises:
+        ConfigError: the format is (or resolves to) chat and the model has no chat template.
+    """
+    from obliviate.errors import ConfigError
+
+    if isinstance(model, LoadedModel):
+        wanted = model.meta.get("prompt_format", style) if style == "auto" else style
+        has_template = bool(getattr(model.tokenizer, "chat_template", None))
+        where = f"the tokenizer of {model.source}"
+    elif isinstance(model, Path) and model.is_dir():
+        wanted = style
+        if style == "auto":
+            try:
+                wanted = json.loads((model / MODEL_META).read_text(encoding="utf-8")).get("prompt_format", "auto")
+            except (OSError, ValueError, AttributeError, RecursionError):
+                wanted = "auto"
+        has_template = folder_has_chat_template(model)
+        where = f"{model} (no chat_template in tokenizer_config.json, no {' or '.join(CHAT_TEMPLATE_FILES)})"
+    else:
+        return
+    if wanted == "chat" and not has_template:
+        recorded = " (obliviate.json records that this model was fine-tuned with chat prompts)" if style == "auto" else ""
+        raise ConfigError(
+            f"prompt format 'chat' needs a chat template, and {where} has none{recorded}; "
+            f"use {flag} plain (Question: ... Answer:), or add a chat template to the model's tokenizer"
+        )
 
 
 def load_tokenizer(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> Any:
@@ -104,7 +208,7 @@ def load_model(
 
     transformers.utils.logging.disable_progress_bar()
     dtype = dtype or torch.float32
-    resolved = resolve_model(spec)
+    resolved = resolve_model(spec, trust_remote_code=trust_remote_code)
     if isinstance(resolved, str) and resolved in MODELS:
         entry = MODELS.get(resolved)()
         if isinstance(entry, tuple):  # an in-memory model (tiny)

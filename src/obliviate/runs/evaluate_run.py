@@ -49,7 +49,7 @@ def evaluate(
     from obliviate.evaluation import evaluate as run_evaluation
     from obliviate.evaluation import plan_metrics
     from obliviate.metrics.base import EvalOptions
-    from obliviate.models.io import load_model, resolve_model
+    from obliviate.models.io import check_prompt_format, load_model, resolve_model
     from obliviate.results import load_reference
 
     if options is not None and not isinstance(options, EvalOptions | dict):
@@ -74,10 +74,13 @@ def evaluate(
     inputs: list[Path] = []
     if isinstance(model, str | os.PathLike):
         ref_model = resolve_model(model)
+        check_prompt_format(ref_model, options.prompt_format, "--eval.prompt_format")
         if isinstance(ref_model, Path):
             inputs.append(ref_model.resolve())
-    elif getattr(model, "path", None):
-        inputs.append(Path(model.path).resolve())
+    else:
+        check_prompt_format(model, options.prompt_format, "--eval.prompt_format")
+        if getattr(model, "path", None):
+            inputs.append(Path(model.path).resolve())
     if not isinstance(benchmark, UnlearningTask) and Path(str(benchmark)).expanduser().is_dir():
         inputs.append(Path(str(benchmark)).expanduser().resolve())
     if out is not None:

@@ -95,14 +95,16 @@ def plan_unlearn(
         ConfigError: an unknown or invalid option, method or benchmark.
         OutputExistsError: ``out`` exists, or is one of the inputs.
     """
-    from obliviate.models.io import check_output, resolve_model
+    from obliviate.models.io import check_output, check_prompt_format, resolve_model
 
     chosen, built = resolve_options(method, options)
     if hasattr(model, "model") and hasattr(model, "tokenizer"):
         model_spec, model_path = str(model.source), (Path(model.path).resolve() if model.path else None)
+        check_prompt_format(model, built.prompt_format)
     else:
         ref = resolve_model(model)
         model_spec, model_path = str(model), (ref.resolve() if isinstance(ref, Path) else None)
+        check_prompt_format(ref, built.prompt_format)
     task, bench_spec, bench_path, built.benchmark = _task(benchmark, built.benchmark)
     task.check_items()
     out_path = None
