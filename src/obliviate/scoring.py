@@ -66,6 +66,16 @@ class TokenScores:
     def total_logprob(self) -> float:
         return float(self.logprobs.sum())
 
+    def without_last(self) -> TokenScores:
+        """These scores without the last position (a QA answer's end token); unchanged if only one is left."""
+        if self.logprobs.size <= 1:
+            return self
+        cut = slice(0, self.logprobs.size - 1)
+        return TokenScores(
+            self.logprobs[cut], self.token_ids[cut], self.argmax_ids[cut],
+            None if self.mean is None else self.mean[cut], None if self.var is None else self.var[cut],
+        )
+
 
 class Scorer(abc.ABC):
     """Interface: score answers and generate greedily. Subclasses implement both methods."""

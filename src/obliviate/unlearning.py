@@ -11,12 +11,19 @@ from __future__ import annotations
 import copy
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obliviate.data.formatting import PromptFormatter, encode_record, make_collate, warn_truncated
-from obliviate.data.records import QA
+from obliviate.data.formatting import (
+    Encoded,
+    PromptFormatter,
+    encode_record,
+    make_collate,
+    warn_truncated,
+)
+from obliviate.data.records import QA, Record
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError, DataError
 from obliviate.methods.base import MethodContext, UnlearnMethod
@@ -38,6 +45,51 @@ class StopOptions:
                 raise ConfigError(f"stop.{name} must be a finite number of 0 or more (0: off), got {value}")
 
 
+def retain_partner(seed: int, epoch: int, index: int, n_retain: int) -> int:
+    """The retain item paired with forget item ``index`` in epoch ``epoch``: uniform, seeded by all three.
+
+    TOFU and open-unlearning draw a fresh partner on every access; drawing one per (seed, epoch,
+    item) keeps that while a run stays reproducible and resumable.
+    """
+    return random.Random(f"retain-partner:{seed}:{epoch}:{index}").randrange(n_retain)
+
+
+class PairedItems(list):
+    """Training items whose retain partner is redrawn every epoch (the list itself is epoch 0).
+
+    The training loop reads epoch ``e`` through :meth:`at_epoch`
+    (:func:`obliviate.training.loop.epoch_view`); everything else (a method's ``prepare``, LoRA
+    initialisation) sees epoch 0. Retain records are encoded on first use and kept.
+    """
+
+    def __init__(
+        self, items: list[dict[str, Any]], retain: Sequence[Record], formatter: PromptFormatter, max_length: int, seed: int
+    ) -> None:
+        super().__init__(items)
+        self._retain, self._formatter, self._max_length, self._seed = retain, formatter, max_length, seed
+        self._encoded: dict[int, Encoded] = {}
+        self._views: dict[int, list[dict[str, Any]]] = {}
+        for item in self:
+            item["retain"] = self.retain_encoded(self.partner(0, item["index"]))
+
+    def partner(self, epoch: int, index: int) -> int:
+        """Which retain record forget item ``index`` is paired with in ``epoch``."""
+        return retain_partner(self._seed, epoch, index, len(self._retain))
+
+    def retain_encoded(self, j: int) -> Encoded:
+        if j not in self._encoded:
+            self._encoded[j] = encode_record(self._formatter, self._retain[j], self._max_length)
+        return self._encoded[j]
+
+    def at_epoch(self, epoch: int) -> list[dict[str, Any]]:
+        """The items with epoch ``epoch``'s retain partners (the last view is kept)."""
+        if epoch == 0:
+            return self
+        if epoch not in self._views:
+            self._views = {epoch: [{**item, "retain": self.retain_encoded(self.partner(epoch, item["index"]))} for item in self]}
+        return self._views[epoch]
+
+
 def build_items(
     task: UnlearningTask, formatter: PromptFormatter, method: UnlearnMethod, max_length: int, seed: int
 ) -> list[dict[str, Any]]:
@@ -46,8 +98,11 @@ def build_items(
     What an item holds is read from the method instance (``method.uses_retain``,
     ``method.uses_template``), so a wrapper such as WAGLE can declare what its base method needs.
 
-    Retain pairing follows TOFU: forget item ``i`` is paired with retain item
-    ``(i + randint) % |retain|``, drawn from a generator seeded with ``seed``.
+    The retain partner is redrawn every epoch (:class:`PairedItems`, :func:`retain_partner`), so
+    the retain term sees the whole retain set over a run, as in TOFU and open-unlearning, where
+    a partner is drawn on every access. The template answer (a refusal) is drawn once per run
+    with a generator seeded by ``seed``: ``npo`` and ``idk_dpo`` cache the reference model's
+    log-probability of each item's template before training, which a redraw would invalidate.
     """
     if not task.forget:
         raise DataError(f"task {task.name!r} has an empty forget split: nothing to unlearn")
@@ -59,9 +114,6 @@ def build_items(
     items: list[dict[str, Any]] = []
     for i, rec in enumerate(task.forget):
         item: dict[str, Any] = {"index": i, "forget": encode_record(formatter, rec, max_length)}
-        if method.uses_retain:
-            j = (i + rng.randrange(len(task.retain))) % len(task.retain)
-            item["retain"] = encode_record(formatter, task.retain[j], max_length)
         if method.uses_template:
             template = task.templates[rng.randrange(len(task.templates))]
             if not isinstance(rec, QA):
@@ -69,6 +121,8 @@ def build_items(
             item["template"] = encode_record(formatter, rec, max_length, answer=template)
         items.append(item)
     warn_truncated([it["forget"] for it in items], "forget")
+    if method.uses_retain:
+        return PairedItems(items, task.retain, formatter, max_length, seed)
     return items
 
 

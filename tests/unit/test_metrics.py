@@ -167,11 +167,26 @@ def test_truth_ratio_is_skipped_without_perturbed_answers() -> None:
 
 def test_extraction_strength_and_exact_memorization() -> None:
     # labels 5 6 7 8, argmax 5 9 7 8: 3 of 4 match -> EM .75; last mismatch at index 1, so the
-    # model completes the answer from prefix length k* = 2 on -> ES = 1 - 2/4 = .5
+    # model completes the answer from prefix length k* = 2 on -> ES = 1 - 2/4 = .5 (every token
+    # counted: eval.end_token keep)
     scorer = FakeScorer({"A": ts([-1.0] * 4, tokens=[5, 6, 7, 8], argmax=[5, 9, 7, 8])})
     task = make_task(forget=[qa("a", "A")])
-    assert run("forget/exact_memorization", task, scorer)[1].aggregate == pytest.approx(0.75)
-    assert run("forget/extraction_strength", task, scorer)[1].aggregate == pytest.approx(0.5)
+    keep = EvalOptions(end_token="keep")
+    assert run("forget/exact_memorization", task, scorer, options=keep)[1].aggregate == pytest.approx(0.75)
+    assert run("forget/extraction_strength", task, scorer, options=keep)[1].aggregate == pytest.approx(0.5)
+
+
+def test_argmax_metrics_leave_out_the_end_token_by_default() -> None:
+    # labels 5 6 7 | 0 (the end token), argmax 5 9 7 | 0. Without the end token (open-unlearning's
+    # [:-1]): EM = 2/3, ES = 1 - 2/3 = 1/3. Counting it: EM = 3/4, ES = 1 - 2/4 = 1/2.
+    scorer = FakeScorer({"A": ts([-1.0] * 4, tokens=[5, 6, 7, 0], argmax=[5, 9, 7, 0])})
+    task = make_task(forget=[qa("a", "A")])
+    em = run("forget/exact_memorization", task, scorer)[1]
+    assert em.aggregate == pytest.approx(2 / 3) and em.extra["end_token"].startswith("dropped")
+    assert run("forget/extraction_strength", task, scorer)[1].aggregate == pytest.approx(1 / 3)
+    keep = EvalOptions(end_token="keep")
+    assert run("forget/exact_memorization", task, scorer, options=keep)[1].aggregate == pytest.approx(3 / 4)
+    assert run("forget/extraction_strength", task, scorer, options=keep)[1].aggregate == pytest.approx(1 / 2)
 
 
 # ------------------------------------------------------------------ MUSE -----------------------
@@ -222,8 +237,12 @@ def test_mia_loss_auc() -> None:
 def test_mia_min_k_and_zlib_scores() -> None:
     # k = .5 of two tokens -> the lowest one: member m1 [-1, -3] -> -3 ; others -1 (default)
     table = {"M1": ts([-1.0, -3.0])}
-    _, res = run("forget/mia_min_k", mia_task(), FakeScorer(table), options=EvalOptions(k=0.5))
+    keep = EvalOptions(k=0.5, end_token="keep")
+    _, res = run("forget/mia_min_k", mia_task(), FakeScorer(table), options=keep)
     assert res.values == pytest.approx([-3.0, -1.0, -1.0, -1.0])
+    # By default a QA's last scored token (its end token) is left out: m1 keeps only -1.
+    _, res = run("forget/mia_min_k", mia_task(), FakeScorer(table), options=EvalOptions(k=0.5))
+    assert res.values == pytest.approx([-1.0, -1.0, -1.0, -1.0]) and res.extra["end_token"].startswith("dropped")
     # zlib: mean log p / compressed length of the answer text
     _, z = run("forget/mia_zlib", mia_task(), FakeScorer(table))
     assert z.values[0] == pytest.approx(-2.0 / len(zlib.compress(b"M1")))
@@ -234,8 +253,10 @@ def test_mia_min_k_plus_plus_standardises() -> None:
     table = {"M1": ts([-1.0, -3.0], mean=[-2.0, -1.0], var=[4.0, 1.0])}
     for name in ("M2", "N1", "N2"):
         table[name] = ts([-1.0], mean=[-1.0], var=[1.0])  # z = 0
-    _, res = run("forget/mia_min_k_pp", mia_task(), FakeScorer(table), options=EvalOptions(k=0.5))
+    _, res = run("forget/mia_min_k_pp", mia_task(), FakeScorer(table), options=EvalOptions(k=0.5, end_token="keep"))
     assert res.values == pytest.approx([-2.0, 0.0, 0.0, 0.0])
+    _, res = run("forget/mia_min_k_pp", mia_task(), FakeScorer(table), options=EvalOptions(k=0.5))
+    assert res.values == pytest.approx([0.5, 0.0, 0.0, 0.0])  # the end token's z = -2 left out
     assert METRICS.get("mia_min_k_pp").vocab_stats
 
 
@@ -279,6 +300,11 @@ def test_gradient_norm_of_a_bias_only_model() -> None:
     norms = gradient_norms(model, TwoTokens(), [ScoreRequest("p", "a", False)])
     assert norms == pytest.approx([math.sqrt(0.5)])
     assert model.b.grad is None and not model.b.requires_grad  # left as it was
+    # With the end token (label 0) the two labels' gradients (.5, -.5) and (-.5, .5) cancel;
+    # leaving it out (open-unlearning's [:-1]) gives the answer token's gradient alone.
+    with_end = [ScoreRequest("p", "a", True)]
+    assert gradient_norms(model, TwoTokens(), with_end) == pytest.approx([0.0])
+    assert gradient_norms(model, TwoTokens(), with_end, drop_end=[True]) == pytest.approx([math.sqrt(0.5)])
     ctx = EvalContext(mia_task(), FakeScorer())
     with pytest.raises(MetricSkipped, match="model"):
         METRICS.get("mia_gradnorm")("forget").compute(ctx)

@@ -62,9 +62,33 @@ def test_truncation_cuts_the_prompt_and_keeps_the_answer(small):
     kept = [t for t in enc.labels if t != IGNORE_INDEX]
     assert len(kept) == len(fmt.answer_ids(fmt.answer("Brennich Halloway."))) + 1
     text = encode_text(fmt, "A biography.", 24)
-    # Raw text: every token is labelled except the BOS token put in front of it.
-    assert text.input_ids[0] == fmt.tokenizer.bos_token_id and text.labels[0] == IGNORE_INDEX
-    assert all(t != IGNORE_INDEX for t in text.labels[1:])
+    # Raw text under a tokenizer that adds no BOS (the tiny one, like SmolLM2's): no BOS is made
+    # up; the first token is context and every later one is labelled.
+    assert fmt.leading_special_ids() == []
+    assert text.input_ids == fmt.answer_ids("A biography.")
+    assert text.labels[0] == IGNORE_INDEX and all(t != IGNORE_INDEX for t in text.labels[1:])
+
+
+def test_bos_follows_the_tokenizer_rule_everywhere():
+    """A tokenizer that adds a BOS gets exactly one in every sequence; the text after it is all labelled."""
+    from tokenizers import processors
+
+    from obliviate.models.tiny import build_tiny_tokenizer
+
+    tok = build_tiny_tokenizer()
+    bos = tok.bos_token_id
+    tok._tokenizer.post_processor = processors.TemplateProcessing(single=f"{tok.bos_token} $A", special_tokens=[(tok.bos_token, bos)])
+    assert tok("hello")["input_ids"][0] == bos  # the tokenizer's own rule now adds a BOS
+    fmt = PromptFormatter(tok, "plain")
+    assert fmt.leading_special_ids() == [bos]
+    text = encode_text(fmt, "A biography.", 64)
+    assert text.input_ids == [bos] + fmt.answer_ids("A biography.")
+    assert text.labels[0] == IGNORE_INDEX and all(t != IGNORE_INDEX for t in text.labels[1:])
+    qa = encode_qa(fmt, "Who?", "Me.", 64)
+    assert qa.input_ids[0] == bos and qa.input_ids.count(bos) == 1
+    # A prompt that already starts with the BOS (as a chat template writes it) gets no second one.
+    assert fmt.prompt_ids(tok.bos_token + "Question: hi").count(bos) == 1
+    assert fmt.prompt_ids("Question: hi")[0] == bos  # a raw VerbMem / KnowMem prompt gets one
 
 
 def test_tiny_model_learns_the_fictional_facts(tiny_trained):
@@ -161,9 +185,11 @@ def test_length_grouping_keeps_each_epoch_a_permutation_and_cuts_padding(small):
     lengths = [len(it["forget"].input_ids) for it in items]
     cfg = TrainConfig(batch_size=4, epochs=2)
     per_epoch = math.ceil(len(items) / 4)
-    plain = _micro_batches(len(items), cfg, 2 * per_epoch)
-    grouped = _micro_batches(len(items), cfg, 2 * per_epoch, lengths)
+    plain = [b for _, b in _micro_batches(len(items), cfg, 2 * per_epoch)]
+    tagged = _micro_batches(len(items), cfg, 2 * per_epoch, lengths)
+    grouped = [b for _, b in tagged]
     for epoch in range(2):
+        assert [e for e, _ in tagged[epoch * per_epoch : (epoch + 1) * per_epoch]] == [epoch] * per_epoch
         batches = grouped[epoch * per_epoch : (epoch + 1) * per_epoch]
         assert sorted(i for b in batches for i in b) == list(range(len(items)))
 

@@ -45,6 +45,7 @@ class PromptFormatter:
         if tokenizer.eos_token_id is None:
             raise ConfigError("the tokenizer has no end token (eos_token); set one before training")
         self.end_id: int = int(tokenizer.eos_token_id)
+        self._leading: list[int] | None = None
 
     def prompt(self, question: str) -> str:
         """The text before the answer."""
@@ -59,14 +60,32 @@ class PromptFormatter:
         """The answer text as it follows the prompt."""
         return answer if self.style == "chat" else " " + answer.lstrip()
 
+    def leading_special_ids(self) -> list[int]:
+        """The special tokens this tokenizer puts before a text it encodes (Llama: BOS; GPT-2, SmolLM2: none).
+
+        Found by encoding a probe text with and without special tokens, so it follows each
+        tokenizer's own rule (``add_bos_token``, its post-processor) rather than a guess from
+        ``bos_token_id``.
+        """
+        if self._leading is None:
+            probe = "a"
+            full = list(self.tokenizer(probe, add_special_tokens=True)["input_ids"])
+            bare = list(self.tokenizer(probe, add_special_tokens=False)["input_ids"])
+            self._leading = next((full[:i] for i in range(len(full) - len(bare) + 1) if full[i : i + len(bare)] == bare), [])
+        return list(self._leading)
+
     def prompt_ids(self, prompt: str) -> list[int]:
-        """Token ids of a prompt (with BOS where the tokenizer adds one to plain text)."""
-        if self.style == "chat" and prompt:
-            return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"] if prompt else []
-        bos = self.tokenizer.bos_token_id
-        if not prompt and bos is not None and bos != self.end_id:
-            ids = [bos]
+        """Token ids of a prompt, starting with the tokenizer's leading special tokens exactly once.
+
+        One rule for every prompt, templated or raw: a chat-templated prompt that already starts
+        with them (its template writes the BOS) gets none added; a plain prompt, a raw text's
+        empty prompt and a VerbMem or KnowMem prompt get what the tokenizer itself would add
+        (``add_special_tokens=True``), and nothing when it adds nothing.
+        """
+        lead = self.leading_special_ids()
+        ids = list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else []
+        if lead and ids[: len(lead)] != lead:
+            ids = lead + ids
         return ids
 
     def answer_ids(self, answer: str) -> list[int]:
@@ -101,6 +120,10 @@ def encode_pair(
     """
     p = formatter.prompt_ids(prompt)
     a = formatter.answer_ids(answer) + ([formatter.end_id] if add_end else [])
+    if not p and a:
+        # Raw text under a tokenizer that adds no leading token: its first token has no context,
+        # so it is context, not a label (what scoring the text as MUSE and open-unlearning do gives).
+        p, a = a[:1], a[1:]
     truncated = False
     if len(p) + len(a) > max_length:
         truncated = True
@@ -117,7 +140,11 @@ def encode_qa(formatter: PromptFormatter, question: str, answer: str, max_length
 
 
 def encode_text(formatter: PromptFormatter, text: str, max_length: int = 512) -> Encoded:
-    """Encode raw text as a language-modelling example (every token labelled, no end token)."""
+    """Encode raw text as a language-modelling example (no end token).
+
+    Every token is labelled when the tokenizer puts a BOS first; without one the first token is
+    unlabelled context (see :meth:`PromptFormatter.prompt_ids`).
+    """
     return encode_pair(formatter, "", text, max_length, add_end=False)
 
 

@@ -6,8 +6,9 @@ Maini et al. 2024, "TOFU: A Task of Fictitious Unlearning for LLMs" (arXiv:2401.
     L = γ·(−ℓ_θ(D_f)) + α·R,   R = ℓ_θ(D_r) (retain NLL)  or  KL(p_ref ‖ p_θ) on retain inputs
 
 with γ = α = 1 by default (``configs/trainer/GradDiff.yaml``). ``retain_loss: kl`` is the TOFU
-"KL" method (also registered on its own as ``kl``). Each forget item is paired with one retain item
-as TOFU does (see :func:`obliviate.unlearning.build_items`).
+"KL" method (also registered on its own as ``kl``). Each forget item is paired with a retain item
+drawn afresh every epoch, seeded by (seed, epoch, item) (see :func:`obliviate.unlearning.build_items`;
+TOFU draws one on every access).
 
 The KL follows TOFU's ``batchmean`` over all B·T positions, prompt and padding included
 (``kl_positions: all``); ``kl_positions: answer`` averages over retain answer tokens only, which

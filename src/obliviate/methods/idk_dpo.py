@@ -60,7 +60,7 @@ class IdkDPO(UnlearnMethod):
     config_cls: ClassVar[type] = IdkDPOConfig
     uses_retain: ClassVar[bool] = True
     uses_template: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 9e-5, "epochs": 9.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1.5e-4, "epochs": 9.0, "batch_size": 8}  # 9e-5 before retain partners were redrawn per epoch
 
     def __init__(self, config: IdkDPOConfig) -> None:
         super().__init__(config)

@@ -52,6 +52,7 @@ class EvalOptions:
     max_items: int = 0  # evaluate at most this many items per split (0: all); for quick looks
     batch_size: int = 16  # requests per forward pass when the evaluation builds the scorer itself
     prompt_format: Literal["auto", "chat", "plain"] = "auto"  # how questions are shown: chat, plain or auto (the model's recorded format); match the fine-tuning
+    end_token: Literal["drop", "keep"] = "drop"  # on QA, EM, ES, Min-K%, Min-K%++ and GradNorm leave out the end token's prediction (drop: open-unlearning's "ignore eos prediction") or count it (keep)
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # forward passes under bf16 autocast (auto: where the CPU/GPU has fast bf16) or in fp32; run.json records what ran
 
     def validate(self) -> None:
@@ -235,6 +236,25 @@ def record_request(scorer: Scorer, record: Record) -> ScoreRequest:
     if record_kind(record) == "qa":
         return scorer.qa_request(record.question, record.answer)  # type: ignore[union-attr]
     return scorer.text_request(record.text)  # type: ignore[union-attr]
+
+
+def drops_end(ctx: EvalContext, request: ScoreRequest) -> bool:
+    """Whether a metric that follows open-unlearning's ``[:-1]`` leaves out this request's end token.
+
+    Only a request that scores an end token (a QA answer) has one to leave out, and only when
+    ``eval.end_token`` is ``drop`` (the default).
+    """
+    return request.add_end and ctx.options.end_token == "drop"
+
+
+def answer_scores(ctx: EvalContext, request: ScoreRequest, scores: TokenScores) -> TokenScores:
+    """``scores`` without the end token's position when :func:`drops_end` says so."""
+    return scores.without_last() if drops_end(ctx, request) else scores
+
+
+def end_token_note(ctx: EvalContext) -> str:
+    """What run.json records of the end token (the ``end_token`` extra of the metrics above)."""
+    return "dropped on QA (open-unlearning)" if ctx.options.end_token == "drop" else "counted"
 
 
 def record_text(record: Record) -> str:

@@ -19,6 +19,8 @@ from obliviate.metrics.base import (
     GenRequest,
     Metric,
     MetricResult,
+    answer_scores,
+    end_token_note,
     is_forget_split,
     mean,
 )
@@ -136,7 +138,12 @@ class TruthRatio(Metric):
 
 
 class _ArgmaxMetric(_SplitMetric):
-    """Base of metrics on the teacher-forced argmax of the true answer."""
+    """Base of metrics on the teacher-forced argmax of the true answer.
+
+    As in open-unlearning, the end token's prediction is left out (``eval.end_token drop``): both
+    a target and a retain-only model predict it almost always, so counting it inflates
+    memorization most on the model that should score low.
+    """
 
     def requests(self, ctx: EvalContext) -> list[ScoreRequest]:
         return [ctx.scorer.qa_request(q.question, q.answer) for q in _qa_items(ctx, self.split)]
@@ -147,9 +154,10 @@ class _ArgmaxMetric(_SplitMetric):
 
     def compute(self, ctx: EvalContext) -> MetricResult:
         items = _qa_items(ctx, self.split)
-        scores = ctx.score(self.requests(ctx))
+        requests = self.requests(ctx)
+        scores = [answer_scores(ctx, r, s) for r, s in zip(requests, ctx.score(requests))]
         values = [self._value(s.argmax_ids, s.token_ids) for s in scores]
-        return MetricResult(values, mean(values), [q.id for q in items], {"includes_end_token": True})
+        return MetricResult(values, mean(values), [q.id for q in items], {"end_token": end_token_note(ctx)})
 
 
 class ExtractionStrength(_ArgmaxMetric):
@@ -174,7 +182,9 @@ class VerbMem(_SplitMetric):
     """MUSE VerbMem: ROUGE-L F1 (no stemmer) of the greedy continuation of a text's prompt.
 
     Reported on a 0-1 scale (MUSE prints it x100). The ground-truth continuation is cut to its
-    first ``verbmem_max_new_tokens`` tokens, as MUSE cuts it to the generation length.
+    first ``verbmem_max_new_tokens`` tokens as MUSE cuts it: tokenized with the tokenizer's special
+    tokens (so under a BOS-adding tokenizer the BOS takes one of the places), then decoded
+    without them.
     """
 
     name = "verbmem"
@@ -198,7 +208,7 @@ class VerbMem(_SplitMetric):
         n = ctx.options.verbmem_max_new_tokens
         values = []
         for g, t in zip(gens, items):
-            ids = tok(t.continuation or "", add_special_tokens=False)["input_ids"][:n]
+            ids = tok(t.continuation or "", add_special_tokens=True)["input_ids"][:n]  # as MUSE cuts it
             reference = tok.decode(ids, skip_special_tokens=True)
             values.append(F.rouge_l(g, reference, mode="f1", stemmer=False))
         ids_ = [t.id for t in items]

@@ -26,6 +26,9 @@ from obliviate.metrics.base import (
     Metric,
     MetricResult,
     MetricSkipped,
+    answer_scores,
+    drops_end,
+    end_token_note,
     record_request,
     record_text,
     reference_entry,
@@ -104,12 +107,21 @@ class ZlibAttack(PerItemAttack):
 
 
 class MinKAttack(PerItemAttack):
-    """Min-K% Prob attack: mean of the lowest k of the token log-probabilities (k = eval.k)."""
+    """Min-K% Prob attack: mean of the lowest k of the token log-probabilities (k = eval.k).
+
+    On QA the end token is left out (``eval.end_token``), as in open-unlearning.
+    """
 
     name = "mia_min_k"
 
     def item_score(self, ctx: EvalContext, record: Record, scores: TokenScores) -> float:
+        scores = answer_scores(ctx, record_request(ctx.scorer, record), scores)
         return F.mia_min_k(scores.logprobs, ctx.options.k)
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        result = super().compute(ctx)
+        result.extra["end_token"] = end_token_note(ctx)
+        return result
 
 
 class MinKPlusPlusAttack(PerItemAttack):
@@ -123,7 +135,13 @@ class MinKPlusPlusAttack(PerItemAttack):
             scores = ctx.scorer.score([record_request(ctx.scorer, record)], vocab_stats=True)[0]
         if scores.mean is None or scores.var is None:
             raise MetricSkipped("the scorer gives no vocabulary statistics (TokenScores.mean/var)")
-        return F.mia_min_k_plus_plus(scores.logprobs, scores.mean, scores.var, ctx.options.k)
+        scores = answer_scores(ctx, record_request(ctx.scorer, record), scores)
+        return F.mia_min_k_plus_plus(scores.logprobs, scores.mean, scores.var, ctx.options.k)  # type: ignore[arg-type]
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        result = super().compute(ctx)
+        result.extra["end_token"] = end_token_note(ctx)
+        return result
 
 
 class ReferenceAttack(MIAttack):
@@ -168,7 +186,9 @@ class GradNormAttack(MIAttack):
     """GradNorm attack: minus the mean over parameter tensors of the gradient 2-norm of the NLL.
 
     The one metric that needs the model itself (:attr:`EvalContext.model`, batch size 1). It scores
-    only the first ``eval.gradnorm_items`` members and non-members to stay cheap.
+    only the first ``eval.gradnorm_items`` (32) members and non-members to stay cheap (run.json's
+    ``extra.n_members`` says how many); on QA the end token is left out (``eval.end_token``), as
+    in open-unlearning.
     """
 
     name = "mia_gradnorm"
@@ -189,13 +209,28 @@ class GradNormAttack(MIAttack):
         requests = [record_request(ctx.scorer, r) for r in records]
         inner = getattr(ctx.scorer, "inner", ctx.scorer)
         bf16 = bool(getattr(inner, "bf16", False))  # the same precision as the scorer's forward passes
-        return [F.mia_gradnorm(g) for g in gradient_norms(ctx.model, ctx.scorer.formatter, requests, bf16=bf16)]
+        drop = [drops_end(ctx, r) for r in requests]
+        norms = gradient_norms(ctx.model, ctx.scorer.formatter, requests, bf16=bf16, drop_end=drop)
+        return [F.mia_gradnorm(g) for g in norms]
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        result = super().compute(ctx)
+        result.extra.update(end_token=end_token_note(ctx), items_scored=f"the first {ctx.options.gradnorm_items} of each side (eval.gradnorm_items)")
+        return result
 
 
 def gradient_norms(
-    model: Any, formatter: Any, requests: list[ScoreRequest], max_length: int = 512, *, bf16: bool = False
+    model: Any,
+    formatter: Any,
+    requests: list[ScoreRequest],
+    max_length: int = 512,
+    *,
+    bf16: bool = False,
+    drop_end: list[bool] | None = None,
 ) -> list[float]:
     """Per request (batch size 1): mean over parameter tensors of ||grad of the mean answer NLL||_2.
+
+    ``drop_end[i]`` leaves request ``i``'s last label (its end token) out of the NLL.
 
     Every parameter takes part (requires_grad is switched on for the pass and restored after), and
     the gradients are cleared afterwards, so the model is left as it was. ``bf16`` runs the pass
@@ -216,10 +251,13 @@ def gradient_norms(
     try:
         for p in params:
             p.requires_grad_(True)
-        for r in requests:
+        for i, r in enumerate(requests):
             enc = encode_pair(formatter, r.prompt, r.answer, max_length, add_end=r.add_end)
+            labels_list = list(enc.labels)
+            if drop_end is not None and drop_end[i] and sum(x != IGNORE_INDEX for x in labels_list) > 1:
+                labels_list[-1] = IGNORE_INDEX
             ids = torch.tensor([enc.input_ids], device=device)
-            labels = torch.tensor([enc.labels], device=device)
+            labels = torch.tensor([labels_list], device=device)
             model.zero_grad(set_to_none=True)
             with torch.enable_grad():
                 with autocast:

@@ -123,19 +123,33 @@ def group_by_length(order: list[int], lengths: Sequence[int], batch_size: int) -
     return out
 
 
-def _micro_batches(n: int, cfg: TrainConfig, total_micro: int, lengths: Sequence[int] | None = None) -> list[list[int]]:
-    out: list[list[int]] = []
+def _micro_batches(
+    n: int, cfg: TrainConfig, total_micro: int, lengths: Sequence[int] | None = None
+) -> list[tuple[int, list[int]]]:
+    """Every micro-batch of the run in order, as ``(epoch, item indices)``."""
+    out: list[tuple[int, list[int]]] = []
     epoch = 0
     while len(out) < total_micro:
         order = epoch_order(n, cfg.seed, epoch)
         if lengths is not None:
             order = group_by_length(order, lengths, cfg.batch_size)
         for i in range(0, n, cfg.batch_size):
-            out.append(order[i : i + cfg.batch_size])
+            out.append((epoch, order[i : i + cfg.batch_size]))
             if len(out) == total_micro:
                 break
         epoch += 1
     return out
+
+
+def epoch_view(items: Sequence[Any], epoch: int) -> Sequence[Any]:
+    """The items as epoch ``epoch`` sees them: ``items.at_epoch(epoch)`` when they define it.
+
+    Items that redraw part of themselves every epoch (the retain partners of
+    :class:`obliviate.unlearning.PairedItems`) implement ``at_epoch``; a plain list is the same in
+    every epoch.
+    """
+    at_epoch = getattr(items, "at_epoch", None)
+    return at_epoch(epoch) if at_epoch is not None else items
 
 
 def make_adamw(groups: list[dict[str, Any]], lr: float) -> Any:
@@ -182,7 +196,8 @@ def train(
     Args:
         model: the model; only parameters with ``requires_grad`` are optimised.
         loss_fn: ``loss_fn(model, batch) -> LossOutput``.
-        items: the examples; ``collate_fn`` turns a list of them into a batch.
+        items: the examples; ``collate_fn`` turns a list of them into a batch. Items that
+            define ``at_epoch(epoch)`` are read through it, epoch by epoch (:func:`epoch_view`).
         collate_fn: builds a batch (tensors on CPU; the loop moves them to the device).
         cfg: optimisation settings.
         checkpoint_dir: where to keep the last checkpoint (None: no checkpoints).
@@ -236,6 +251,7 @@ def train(
         log.info("resumed from %s at step %d", checkpoint_dir, state["step"])
     micro = _micro_batches(len(items), cfg, total_steps * cfg.grad_accum, lengths)
     last_good = [torch.empty_like(p) for p in params]  # the weights before each update (restored if it blows up)
+    view, view_epoch = items, -1  # the items of the current epoch (see epoch_view)
     history: list[dict[str, float]] = state["log"]
     step = state["step"]
     stopped = "completed" if not cfg.max_steps else "max_steps"
@@ -247,9 +263,11 @@ def train(
             logs_acc: dict[str, float] = {}
             finite = True
             for k in range(cfg.grad_accum):
-                idx = micro[step * cfg.grad_accum + k]
+                epoch, idx = micro[step * cfg.grad_accum + k]
+                if epoch != view_epoch:
+                    view, view_epoch = epoch_view(items, epoch), epoch
                 idx = idx[rank::world]
-                batch = _to_device(collate_fn([items[i] for i in idx]), acc.device)
+                batch = _to_device(collate_fn([view[i] for i in idx]), acc.device)
                 with autocast:
                     out = loss_fn(model, batch)
                 loss = out.loss / cfg.grad_accum
