@@ -27,6 +27,8 @@ _PUBLIC: dict[str, str] = {
     "report": "obliviate.api",
     "prepare": "obliviate.api",
     "demo": "obliviate.api",
+    "attack": "obliviate.api",
+    "ATTACKS": "obliviate.attacks",
     "Run": "obliviate.runs",
     "RunRecord": "obliviate.results",
     "Results": "obliviate.results",

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 from obliviate.benchmarks.load import load_benchmark
 from obliviate.runs import evaluate
 
-__all__ = ["demo", "evaluate", "load_benchmark", "load_model", "load_run", "prepare", "report", "unlearn"]
+__all__ = ["attack", "demo", "evaluate", "load_benchmark", "load_model", "load_run", "prepare", "report", "unlearn"]
 
 
 def load_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> LoadedModel:
@@ -111,6 +111,51 @@ def unlearn(
     plan = plan_unlearn(model, task, name, tree, out=out, resume=resume, overwrite=overwrite)
     loaded = model if hasattr(model, "model") and hasattr(model, "tokenizer") else None
     return run_unlearn(plan, loaded, in_place=in_place, progress=progress)  # type: ignore[arg-type]
+
+
+def attack(
+    run: str | os.PathLike,
+    attacks: str | list[str] = "all",
+    /,
+    *,
+    options: dict[str, dict[str, Any]] | None = None,
+    reference: str | os.PathLike | None = None,
+    reference_model: str | os.PathLike | None = None,
+    model: str | os.PathLike | None = None,
+    benchmark: str | os.PathLike | None = None,
+    verdict_metric: str | None = None,
+    quantile: float = 0.95,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> RunRecord:
+    """Attack a finished run's model and store the results in its run.json (``obliviate attack``).
+
+    Each attack (``obliviate ls attacks``; ``"all"`` for the standard battery) is applied to the
+    unlearned model and to the retain-only model alike, and the run's per-item forget metrics are
+    evaluated again on both. ``record.data["attacks"][label]`` holds them, and
+    ``record.data["attack_verdict"]`` each forget item's verdict (removed, suppressed or kept).
+
+    Args:
+        run: the run folder (evaluated, with ``RUN/model`` or the model its evaluation scored).
+        attacks: ``"relearn,quantize"``, a list of names, or ``"all"``.
+        options: per attack, its options: ``{"relearn": {"steps": 50, "lr": 1e-4}}``.
+        reference: the retain-only model's run (default: the run's evaluation reference).
+        reference_model: the retain-only model's folder (default: the model that run scored).
+        model: the model to attack (default: ``RUN/model``).
+        benchmark: the benchmark (default: the one the run records; its content must match).
+        verdict_metric: the per-item score the verdict reads (default ``forget/prob``).
+        quantile: the retain-only model's quantile an item must exceed to show a fact.
+        seed: seeds every attack.
+        overwrite: replace attacks stored with other options.
+        progress: show progress bars.
+    """
+    from obliviate.runs.attack_run import plan_attack, run_attack
+
+    plan = plan_attack(run, attacks, options, reference=reference, reference_model=reference_model, model=model,
+                       benchmark=benchmark, verdict_metric=verdict_metric, quantile=quantile, seed=seed,
+                       overwrite=overwrite)
+    return run_attack(plan, progress=progress)
 
 
 def report(

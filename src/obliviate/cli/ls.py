@@ -7,7 +7,7 @@ from typing import Any
 
 from obliviate.registry import Registry
 
-KINDS = ("models", "benchmarks", "methods", "metrics")
+KINDS = ("models", "benchmarks", "methods", "metrics", "attacks")
 
 
 def registry_for(kind: str) -> Registry:
@@ -28,6 +28,10 @@ def registry_for(kind: str) -> Registry:
         from obliviate.metrics import METRICS
 
         return METRICS
+    if kind == "attacks":
+        from obliviate.attacks import ATTACKS
+
+        return ATTACKS
     raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 

@@ -24,8 +24,9 @@ SUBCOMMANDS = {
     "prepare": ("obliviate.cli.prepare", "build a benchmark, fine-tune the target and the retain-only oracle"),
     "unlearn": ("obliviate.cli.unlearn", "run an unlearning method on a model"),
     "eval": ("obliviate.cli.eval", "evaluate a model on a benchmark's metric plan"),
+    "attack": ("obliviate.cli.attack", "attack a run's model: does the forgetting hold?"),
     "report": ("obliviate.cli.report", "turn runs into one self-contained HTML report"),
-    "ls": ("obliviate.cli.ls", "list models, benchmarks, methods or metrics"),
+    "ls": ("obliviate.cli.ls", "list models, benchmarks, methods, metrics or attacks"),
 }
 
 

@@ -1,0 +1,309 @@
+"""Attack a finished run: does its forgetting hold?
+
+``obliviate attack --run RUN --attack relearn,quantize`` and ``ob.attack("RUN", "relearn")``
+share this module. :func:`plan_attack` checks everything before a model loads: the run folder and
+its model, the benchmark it was evaluated on (content fingerprint), the retain-only model's run and
+model, every attack's options and whether it can run on the task. :func:`run_attack` then, for
+each attack, attacks the unlearned model and the retain-only model alike, evaluates the
+benchmark's per-item forget metrics on what each attack hands back, stores both in
+``RUN/run.json`` under ``attacks[LABEL]`` (atomically, one attack at a time, so an interrupted
+battery resumes where it stopped) and recomputes the per-item verdict
+(:mod:`obliviate.attacks.verdict`) under ``attack_verdict``.
+
+The canonical (unattacked) scores are the run's own stored metrics and the reference run's.
+An attack already stored with the same options, model and benchmark is not run again; with other
+options it is refused unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from obliviate.attacks.base import Attack, AttackContext
+from obliviate.attacks.verdict import CANONICAL, KNOWLEDGE_METRICS, judge
+from obliviate.errors import ConfigError
+from obliviate.results import RunRecord, load_run, run_file, update_run
+
+
+@dataclass
+class AttackPlan:
+    """A checked attack run: what to attack, with what, and where the results go."""
+
+    run_dir: Path
+    record: dict[str, Any]
+    task: Any
+    attacks: list[Attack]
+    model: str
+    reference_record: dict[str, Any] | None
+    reference_model: str | None
+    options: Any  # EvalOptions: the run's own evaluation settings
+    keys: list[str]
+    verdict_key: str
+    quantile: float = 0.95
+    seed: int = 0
+    overwrite: bool = False
+    identity: dict[str, Any] = field(default_factory=dict)
+
+
+def _model_folder(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
+def _eval_model(record: dict[str, Any], base: Path) -> str | None:
+    """The folder of the model a run's evaluation scored, when it still exists."""
+    src = (record.get("eval") or {}).get("model") or (record.get("model") or {}).get("output")
+    if not src:
+        return None
+    for cand in (Path(src).expanduser(), base / src):
+        if _model_folder(cand):
+            return str(cand.resolve())
+    return None
+
+
+def attack_keys(record: dict[str, Any], task: Any) -> list[str]:
+    """The run's stored per-item knowledge metrics on the forget split, the ones an attack re-runs."""
+    keys = []
+    for key, entry in (record.get("metrics") or {}).items():
+        split, _, name = key.rpartition("/")
+        if split == "forget" and name in KNOWLEDGE_METRICS + ("truth_ratio",) and entry.get("item_ids"):
+            keys.append(key)
+    if not keys:
+        raise ConfigError(
+            f"the run holds no per-item forget metric to compare with (forget/rouge, forget/prob, ...): "
+            f"evaluate it first (obliviate eval --model RUN/model --benchmark B --reference RETAIN_RUN --out RUN) "
+            f"on a benchmark with QA forget items ({task.name!r} has none)"
+        )
+    return sorted(keys)
+
+
+def plan_attack(
+    run: str | os.PathLike,
+    attacks: str | list[str] | None,
+    options: dict[str, dict[str, Any]] | None = None,
+    *,
+    reference: str | os.PathLike | None = None,
+    reference_model: str | os.PathLike | None = None,
+    model: str | os.PathLike | None = None,
+    benchmark: str | os.PathLike | None = None,
+    verdict_metric: str | None = None,
+    quantile: float = 0.95,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> AttackPlan:
+    """Check an attack run before anything loads.
+
+    Args:
+        run: the run folder (its run.json must hold an evaluation).
+        attacks: names (``"relearn,quantize"``, a list) or ``"all"`` for the standard battery.
+        options: per attack name, its options (``{"relearn": {"steps": 50}}``).
+        reference: the retain-only model's run (default: the one the run was evaluated against).
+        reference_model: the retain-only model (default: the model that run evaluated).
+        model: the model to attack (default: ``RUN/model``, else the model the run evaluated).
+        benchmark: the benchmark (default: the one the run recorded); its content must match.
+        verdict_metric: the per-item score of the verdict (default ``forget/prob``, the answer's
+            probability, else ``forget/rouge``: on small models ROUGE-L of a wrong but well-formed
+            guess is often 0.3, which blurs the retain-only model's spread).
+        quantile: the retain-only model's quantile an item must exceed to show the fact.
+        seed: seeds every attack.
+        overwrite: replace attacks stored with other options.
+    """
+    from obliviate.attacks import ATTACKS, BATTERY
+    from obliviate.attacks.base import resolve_attack
+    from obliviate.config import build
+    from obliviate.metrics.base import EvalOptions
+    from obliviate.runs.plan import load_task
+
+    run_dir = Path(run).expanduser()
+    if not run_file(run_dir).is_file():
+        raise ConfigError(f"--run {run_dir}: no run.json there; give a run folder made by obliviate unlearn/eval")
+    run_dir = run_file(run_dir).parent.resolve()
+    record = load_run(run_dir)
+    if not record.get("metrics"):
+        raise ConfigError(
+            f"run {run_dir} holds no metrics: evaluate it first (obliviate eval --model {run_dir}/model "
+            "--benchmark B --reference RETAIN_RUN --out RUN), so that the attacks have scores to compare with"
+        )
+    if not 0.5 <= quantile < 1.0:
+        raise ConfigError(f"--quantile must be in [0.5, 1), got {quantile}")
+
+    # The attacks and their options, all checked before the benchmark loads.
+    options = {k: dict(v) for k, v in (options or {}).items()}
+    if attacks is None or attacks == "" or attacks == []:
+        raise ConfigError(f"name the attacks (--attack relearn,quantize) or use --all; choices: {', '.join(ATTACKS.names())}")
+    if attacks == "all":
+        chosen = [(name, {**opts, **options.get(name, {})}) for name, opts in BATTERY]
+    else:
+        names = [a.strip() for a in attacks.split(",")] if isinstance(attacks, str) else list(attacks)
+        chosen = [(ATTACKS.canonical(n), options.get(n, options.get(ATTACKS.canonical(n), {}))) for n in names if n]
+    for key in options:
+        if ATTACKS.canonical(key) not in {n for n, _ in chosen}:
+            raise ConfigError(f"options given for attack {key!r}, which is not among those to run ({', '.join(n for n, _ in chosen)})")
+    built = [resolve_attack(n, o) for n, o in chosen]
+    for a in built:
+        if hasattr(a.config, "validate"):
+            a.config.validate()
+    labels = [a.label for a in built]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"two attacks would be stored under the same name ({', '.join(labels)}); run them separately")
+
+    spec = str(benchmark) if benchmark is not None else (record.get("benchmark") or {}).get("spec")
+    if not spec:
+        raise ConfigError(f"run {run_dir} does not record its benchmark: pass --benchmark (the prepared folder it was evaluated on)")
+    task, _ = load_task(spec, {})
+    want = ((record.get("eval") or {}).get("identity") or {}).get("benchmark") or (record.get("benchmark") or {}).get("fingerprint")
+    got = task.fingerprint()
+    if want and want != got:
+        raise ConfigError(
+            f"benchmark {spec} is not the one run {run_dir} was evaluated on (content fingerprint {got[:12]} vs "
+            f"{str(want)[:12]}): pass --benchmark with the prepared folder the run used"
+        )
+    for a in built:
+        a.check(task)
+    keys = attack_keys(record, task)
+    vkey = verdict_metric or next((k for k in ("forget/prob", "forget/rouge") if k in keys), keys[0])
+    if vkey not in keys:
+        raise ConfigError(f"--verdict-metric {vkey!r} is not among the run's per-item forget metrics: {', '.join(keys)}")
+
+    target = Path(model).expanduser() if model is not None else run_dir / "model"
+    if not _model_folder(target):
+        found = _eval_model(record, run_dir) if model is None else None
+        if found is None:
+            raise ConfigError(f"no model to attack: {target} holds no config.json; pass --model (the unlearned model's folder)")
+        target = Path(found)
+
+    ref_record: dict[str, Any] | None = None
+    ref_model: str | None = None
+    ref_spec = reference if reference is not None else (record.get("eval") or {}).get("reference")
+    if ref_spec and ref_spec != "given":
+        ref_path = Path(str(ref_spec)).expanduser()
+        if not run_file(ref_path).is_file():
+            raise ConfigError(f"reference run {ref_path} has no run.json; pass --reference RETAIN_RUN (the retain-only model's run)")
+        ref_record = load_run(ref_path)
+        ref_model = str(Path(reference_model).expanduser().resolve()) if reference_model else _eval_model(ref_record, run_file(ref_path).parent)
+        if ref_model is None or not _model_folder(Path(ref_model)):
+            raise ConfigError(
+                f"cannot find the retain-only model that {ref_path} evaluated: pass --reference-model (its folder, "
+                "e.g. prep/retain); the verdict compares each attack with the same attack on it"
+            )
+    opts_data = dict((record.get("eval") or {}).get("options") or {})
+    eval_options = build(EvalOptions, {k: v for k, v in opts_data.items() if k in {f.name for f in dataclasses.fields(EvalOptions)}}, "eval")
+    plan = AttackPlan(run_dir, record, task, built, str(target.resolve()), ref_record, ref_model, eval_options, keys,
+                      vkey, quantile, seed, overwrite)
+    plan.identity = {"model": plan.model, "reference_model": ref_model, "benchmark": got, "seed": seed}
+    for a in built:  # stored with other options: refuse before any model loads
+        stored = (record.get("attacks") or {}).get(a.label)
+        if stored and stored.get("identity") != attack_identity(plan, a) and not overwrite:
+            raise ConfigError(
+                f"run {run_dir} already holds attack {a.label!r} with other options, model or seed; pass --overwrite to replace it"
+            )
+    return plan
+
+
+def attack_identity(plan: AttackPlan, attack: Attack) -> dict[str, Any]:
+    """What makes a stored attack reusable: the attack, its options, the models, benchmark, seed, eval options."""
+    ident = {"attack": attack.name, "options": dataclasses.asdict(attack.config), **plan.identity,
+             "eval": dataclasses.asdict(plan.options)}
+    return {**ident, "digest": hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]}
+
+
+def _evaluate(attacked: Any, keys: list[str], options: Any) -> dict[str, dict[str, Any]]:
+    from obliviate.evaluation import evaluate
+
+    if attacked.results is not None:
+        return {k: dict(v) for k, v in attacked.results.items()}
+    res = evaluate(attacked.model, attacked.task, plan=keys, options=options)
+    return {k: res.metrics[k] for k in keys if k in res.metrics}
+
+
+def verdict(data: dict[str, Any], reference: dict[str, Any] | None, key: str, q: float) -> dict[str, Any] | None:
+    """The per-item verdict from a run's stored metrics and attacks (None without a reference)."""
+    if reference is None or key not in (reference.get("metrics") or {}):
+        return None
+    conditions: dict[str, Any] = {CANONICAL: (data["metrics"].get(key), reference["metrics"][key], None)}
+    for label, stored in (data.get("attacks") or {}).items():
+        k = key if key in stored.get("unlearned", {}) else next(iter(stored.get("unlearned", {})), None)
+        if k is None or not stored.get("reference"):
+            continue
+        conditions[label] = (stored["unlearned"].get(k), stored["reference"].get(k), stored.get("item_of"))
+    out = judge(conditions, q)
+    out["metric"] = key
+    return out
+
+
+def run_attack(plan: AttackPlan, *, progress: bool = True, say: Any = None) -> RunRecord:
+    """Run every attack of ``plan`` on the unlearned and the retain-only model; store them in the run."""
+    from obliviate.models.io import load_model
+
+    say = say or (lambda msg: None)
+    models: dict[str, Any] = {}
+    for attack in plan.attacks:
+        ident = attack_identity(plan, attack)
+        stored = (load_run(plan.run_dir).get("attacks") or {}).get(attack.label)
+        if stored and stored.get("identity") == ident and not plan.overwrite:
+            say(f"{attack.label}: already in the run, kept")
+            continue
+        entry: dict[str, Any] = {"attack": attack.name, "kind": attack.kind, "options": ident["options"], "identity": ident}
+        started = time.perf_counter()
+        for role, spec in (("unlearned", plan.model), ("reference", plan.reference_model)):
+            if spec is None:
+                entry[role] = None
+                continue
+            if role not in models:
+                models[role] = load_model(spec)
+            say(f"{attack.label}: attacking the {role} model")
+            t0 = time.perf_counter()
+            ctx = AttackContext(models[role], plan.task, plan.options.prompt_format, plan.seed, role, progress)
+            attacked = attack.apply(ctx)
+            entry[role] = _evaluate(attacked, plan.keys, plan.options)
+            entry[f"{role}_details"] = attacked.details
+            entry[f"{role}_seconds"] = round(time.perf_counter() - t0, 3)
+            if role == "unlearned":
+                entry["items"] = attacked.items
+                entry["item_of"] = attacked.details.get("item_of")
+            del attacked
+        entry["seconds"] = round(time.perf_counter() - started, 3)
+
+        def store(data: dict[str, Any], label: str = attack.label, entry: dict[str, Any] = entry) -> dict[str, Any]:
+            data = dict(data)
+            data["attacks"] = {**(data.get("attacks") or {}), label: entry}
+            data["attack_verdict"] = verdict(data, plan.reference_record, plan.verdict_key, plan.quantile)
+            return data
+
+        update_run(plan.run_dir, store)
+    data = load_run(plan.run_dir)
+    if data.get("attack_verdict") is None and plan.reference_record is not None:
+        data = update_run(plan.run_dir, lambda d: {**d, "attack_verdict": verdict(d, plan.reference_record, plan.verdict_key, plan.quantile)})
+    return RunRecord(data, run_file(plan.run_dir))
+
+
+def summary_lines(record: RunRecord, keys: list[str]) -> list[str]:
+    """Each attack's aggregates beside the canonical ones, and the verdict's counts."""
+    data = record.data
+    lines = []
+    for label, stored in (data.get("attacks") or {}).items():
+        parts = []
+        for k in keys:
+            before = (data.get("metrics") or {}).get(k, {}).get("aggregate")
+            after = (stored.get("unlearned") or {}).get(k, {}).get("aggregate")
+            ref = (stored.get("reference") or {}).get(k, {}).get("aggregate") if stored.get("reference") else None
+            if after is None:
+                continue
+            parts.append(f"{k} {_fmt(before)} -> {_fmt(after)}" + (f" (retain-only {_fmt(ref)})" if ref is not None else ""))
+        lines.append(f"{label}: " + ("; ".join(parts) if parts else ", ".join(stored.get("unlearned") or {})))
+    v = data.get("attack_verdict")
+    if v:
+        c = v["counts"]
+        lines.append(f"verdict on {v['metric']} ({len(v['items'])} items, {len(v['conditions']) - 1} attacks): "
+                     f"{c['removed']} removed, {c['suppressed']} suppressed, {c['kept']} kept")
+    return lines
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None else f"{x:.3f}"
