@@ -12,11 +12,18 @@ make_report`` or ``importlib.import_module("obliviate.report")``).
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# transformers imports bitsandbytes (a dependency, for the quantize attack) whenever it loads a
+# model, and bitsandbytes then warns on every CPU machine that an optional kernels package for its
+# 4-bit CPU matmul is missing; its slower built-in path works. The warning says nothing about the
+# user's run, so only that logger is quietened.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 _PUBLIC: dict[str, str] = {
     "load_model": "obliviate.api",

@@ -193,3 +193,17 @@ def resolve(name: str) -> Any:
     from obliviate.attacks.base import resolve_attack
 
     return resolve_attack(name, CHEAP.get(name))
+
+
+def test_the_report_says_whether_it_held(runs: dict[str, Path], tmp_path: Path) -> None:
+    from obliviate.report import make_report
+
+    plain = make_report([runs["retain"]], tmp_path / "plain.html")["html"].read_text()
+    assert 'id="holds"' not in plain and "Does it hold?" not in plain  # no attacked run: no section
+    record = ob.attack(runs["ga"], "relearn", options={"relearn": RELEARN}, progress=False)
+    page = make_report([runs["ga"], runs["retain"]], tmp_path / "report.html")["html"].read_text()
+    assert 'id="holds"' in page and 'href="#holds"' in page
+    v = record.data["attack_verdict"]
+    assert f"<b>{v['counts']['suppressed']}</b> suppressed" in page
+    back = [i for i, it in v["items"].items() if it["verdict"] == "suppressed"]
+    assert "did not hold" in page and all(i in page for i in back)

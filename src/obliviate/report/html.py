@@ -17,6 +17,7 @@ from obliviate.metrics.base import DIRECTIONS
 from obliviate.report.assets import CSS, JS
 from obliviate.report.build import FQ_KEY, MU_KEY, Report
 from obliviate.report.compare import shown_value
+from obliviate.report.holds import holds_section
 from obliviate.report.plots import Series, fmt, line_chart_svg, marker_svg, plane_svg
 from obliviate.report.runs import ReportRun
 
@@ -25,7 +26,7 @@ GENERATOR = "obliviate report"
 
 SECTIONS = (
     ("models", "Models"), ("plane", "Forget vs utility"), ("metrics", "Metrics"), ("missing", "Missing"),
-    ("training", "Training"), ("items", "Forget set"), ("provenance", "Provenance"),
+    ("training", "Training"), ("items", "Forget set"), ("holds", "Does it hold?"), ("provenance", "Provenance"),
 )
 _ARROWS = {"higher": "↑ higher", "lower": "↓ lower", "closer_to_half": "→ 0.5", "closer_to_one": "→ 1", "closer_to_zero": "→ 0"}
 _GROUPS = {"summary": "Summary", "forget": "Forget splits — should drop toward the goal", "other": "Other splits — should stay"}
@@ -303,13 +304,14 @@ def provenance_section(report: Report) -> str:
 
 def render_html(report: Report) -> str:
     """The whole page as one string."""
-    nav = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t in SECTIONS)
+    holds = holds_section(report, lambda run: _model(run, report.colours))
+    nav = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t in SECTIONS if a != "holds" or holds)
     sub = f"{len(report.runs)} models · generated {e(report.created)} by obliviate {e(__version__)}"
     if report.task.source:
         sub += f" · questions from {e(report.task.source)}"
     sections = [
         models_section(report), plane_section(report), metrics_section(report), missing_section(report),
-        training_section(report), items_section(report), provenance_section(report),
+        training_section(report), items_section(report), holds, provenance_section(report),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
