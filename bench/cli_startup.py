@@ -1,4 +1,4 @@
-"""Start-up of the commands a user types first: `obliviate --help`, `obliviate ls methods|metrics|benchmarks`.
+"""Start-up of the commands a user types first: `obliviate --help`, `obliviate ls methods|metrics|benchmarks|attacks`.
 
 Goal: each under 1 s of wall time on 2 cores, and none imports torch (the Python API is lazy, and
 the registries name their entries as "module:attr" strings). Each command runs 5 times in fresh
@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-COMMANDS = (["--help"], ["ls", "methods"], ["ls", "metrics"], ["ls", "benchmarks"])
+COMMANDS = (["--help"], ["ls", "methods"], ["ls", "metrics"], ["ls", "benchmarks"], ["ls", "attacks"])
 REPEATS = 5
 
 
