@@ -110,6 +110,19 @@ def _prompt_length(e: Encoded) -> int:
     return n
 
 
+def cache_keyword(model: Any) -> str:
+    """The keyword a model's forward takes its KV cache by: ``cache`` (transformers 5.x), else ``past_key_values``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    """The KV cache a forward returned (``out.cache`` in transformers 5.x, ``out.past_key_values`` before)."""
+    return out["cache"] if "cache" in out else out.past_key_values
+
+
 def truncate_at_stops(text: str, stops: Sequence[str]) -> str:
     """Cut ``text`` at the first occurrence of any stop string."""
     cut = len(text)
@@ -248,7 +261,7 @@ class ModelScorer(Scorer):
                 input_ids=batch["input_ids"].to(self.device), attention_mask=mask, position_ids=position,
                 use_cache=True, logits_to_keep=1,
             )
-            cache, last = out.past_key_values, out.logits[:, -1]
+            cache, last = output_cache(out), out.logits[:, -1]
             rows = sorted(
                 ((c, i) for c, p in enumerate(chunk) for i in groups[p]),
                 key=lambda r: len(encoded[r[1]].input_ids) - len(chunk[r[0]]),
@@ -265,8 +278,8 @@ class ModelScorer(Scorer):
                     input_ids=ab["input_ids"].to(self.device),
                     attention_mask=torch.cat([mask[pick], a_mask], dim=1),
                     position_ids=position[pick, -1:] + 1 + torch.arange(a_mask.shape[1], device=self.device),
-                    past_key_values=sub_cache,
                     use_cache=True,
+                    **{cache_keyword(self.model): sub_cache},
                 )
                 # Answer token t is predicted at answer position t - 1, the first one at the prompt's end.
                 predicting = torch.cat([last[pick][:, None], a_out.logits[:, :-1]], dim=1)
@@ -336,11 +349,11 @@ class ModelScorer(Scorer):
         done = torch.zeros(n, dtype=torch.bool, device=ids.device)
         generated: list[list[int]] = [[] for _ in range(n)]
         position = (mask.cumsum(-1) - 1).clamp_min(0)
-        past = None
+        past, key = None, cache_keyword(self.model)
         cur_ids, cur_pos = ids, position
         for _ in range(max_new_tokens):
-            out = self.model(input_ids=cur_ids, attention_mask=mask, position_ids=cur_pos, past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            out = self.model(input_ids=cur_ids, attention_mask=mask, position_ids=cur_pos, use_cache=True, **{key: past})
+            past = output_cache(out)
             logits = self._adjust_next_logits(out.logits[:, -1].float(), ids, mask, generated)
             nxt = logits.argmax(-1)
             for r in range(n):
