@@ -24,6 +24,7 @@ _ENTRIES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("adversarial", "prompts:Adversarial", ("jailbreak",), "RWKU's level-3 adversarial probe types as prompt transforms (prefix injection, role play, ...)"),
     ("in_context", "prompts:InContext", ("ununlearning",), "Put the forgotten fact itself in the prompt, beside the retain-only model given the same (UnUnlearning)"),
     ("probe", "probe:LogitLens", ("logit_lens",), "White box: is the answer's first token in the top k of any layer's logit-lens readout?"),
+    ("linear_probe", "linear_probe:LinearProbe", ("probe_linear",), "White box: can a linear probe on hidden states tell each forget fact's true answer from wrong ones?"),
 )
 
 ATTACKS: Registry[type[Attack]] = Registry("attack", base="obliviate.attacks.base:Attack")
@@ -39,6 +40,7 @@ BATTERY: tuple[tuple[str, dict[str, Any]], ...] = (
     ("adversarial", {}),
     ("in_context", {}),
     ("probe", {}),
+    ("linear_probe", {}),
 )
 """The standard battery (``obliviate attack --all``), in the order it runs."""
 
