@@ -35,6 +35,8 @@ _PUBLIC: dict[str, str] = {
     "prepare": "obliviate.api",
     "demo": "obliviate.api",
     "attack": "obliviate.api",
+    "sequential": "obliviate.api",
+    "scale": "obliviate.api",
     "ATTACKS": "obliviate.attacks",
     "Run": "obliviate.runs",
     "RunRecord": "obliviate.results",

@@ -30,8 +30,12 @@ if TYPE_CHECKING:
 
 from obliviate.benchmarks.load import load_benchmark
 from obliviate.runs import evaluate
+from obliviate.runs.protocols import scale, sequential
 
-__all__ = ["attack", "demo", "evaluate", "load_benchmark", "load_model", "load_run", "prepare", "report", "unlearn"]
+__all__ = [
+    "attack", "demo", "evaluate", "load_benchmark", "load_model", "load_run", "prepare", "report", "scale", "sequential",
+    "unlearn",
+]
 
 
 def load_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> LoadedModel:

@@ -453,7 +453,13 @@ def test_build_muse_from_folder(tmp_path: Path) -> None:
         "knowmem_retain": 2,
         "knowmem_forget_icl": 2,
         "knowmem_retain_icl": 2,
+        # the protocols' forget sets: scal nested (1x .. 4x), sust four disjoint folds
+        **{f"scal_forget_{k}": k for k in range(1, 5)},
+        **{f"sust_forget_{k}": 1 for k in range(1, 5)},
     }
+    scal = [{r.text for r in task.splits[f"scal_forget_{k}"]} for k in range(1, 5)]
+    assert scal[0] < scal[1] < scal[2] < scal[3]
+    assert task.splits["scal_forget_1"][0].id == "muse-news-scal-forget_1-0"
     assert task.forget[1] == Text(
         "A rare blue heron was seen near the Eastmoor reservoir for the first time in a decade.",
         id="muse-news-raw-forget-1",

@@ -20,6 +20,14 @@ a local path it is read from the hub (online only): configuration = sub-folder, 
     knowmem/retain_qa     (or retain2_qa)                      -> splits["knowmem_retain"]
     knowmem/forget_qa_icl few-shot examples for knowmem_forget -> splits["knowmem_forget_icl"]
     knowmem/retain_qa_icl few-shot examples for knowmem_retain -> splits["knowmem_retain_icl"]
+    scal/forget_1 .. 4    nested forget sets, ~1x .. 4x (News) -> splits["scal_forget_1"] ..
+    sust/forget_1 .. 4    four disjoint request sets (News)    -> splits["sust_forget_1"] ..
+
+The ``scal`` and ``sust`` splits feed the scalability and sustainability protocols
+(:func:`obliviate.scale`, :func:`obliviate.sequential` with ``sizes=["scal_forget_1", ...]`` or
+``requests=["sust_forget_1", ...]``); the evaluation plan never reads them. They are read from a
+local folder whenever present (silently absent otherwise: only MUSE-News has them) and from the
+hub only with ``protocol_splits=True``, since they are about 30 MB more to download.
 
 Assumptions, documented because the released files differ by source:
 
@@ -68,6 +76,10 @@ LAYOUT: dict[str, tuple[str, tuple[str, ...], Kind, bool]] = {
     "knowmem_forget_icl": ("knowmem", ("forget_qa_icl",), "qa", False),
     "knowmem_retain_icl": ("knowmem", ("retain_qa_icl", "retain2_qa_icl"), "qa", False),
 }
+# the protocols' forget sets (MUSE section 5; muse_bench load_data.py): target -> (sub-folder, file)
+PROTOCOL_LAYOUT: dict[str, tuple[str, str]] = {
+    f"{config}_forget_{k}": (config, f"forget_{k}") for config in ("scal", "sust") for k in range(1, 5)
+}
 
 
 def corpus_folder(path: str | Path, corpus: str) -> Path:
@@ -80,7 +92,7 @@ def corpus_folder(path: str | Path, corpus: str) -> Path:
 
 
 def build_muse(
-    path: str, corpus: str = "news", *, txt_mode: TxtMode = "paragraph"
+    path: str, corpus: str = "news", *, txt_mode: TxtMode = "paragraph", protocol_splits: bool = False
 ) -> UnlearningTask:
     """Build the MUSE task for one corpus.
 
@@ -89,6 +101,8 @@ def build_muse(
             a hub name such as ``"muse-bench/MUSE-News"``.
         corpus: ``"news"`` or ``"books"``.
         txt_mode: how ``raw/*.txt`` files are cut into Texts (see the module docstring).
+        protocol_splits: also download the ``scal`` and ``sust`` forget sets from the hub (a local
+            folder's are always read when present).
 
     Returns:
         A task named ``"muse@1/<corpus>"``: Text records for forget, retain, holdout, privleak and
@@ -118,6 +132,13 @@ def build_muse(
             missing.append(target)
             log.warning("MUSE data %s has no %s/%s; no %s split", source, sub, names[0], target)
         else:
+            loaded[target] = records
+    for target, (sub, name) in PROTOCOL_LAYOUT.items():
+        if from_hub:
+            records = _from_hub(path, sub, (name,), "text", corpus, False) if protocol_splits else None
+        else:
+            records = _from_folder(Path(source) / sub, (name,), "text", corpus, txt_mode, target, False)
+        if records is not None:
             loaded[target] = records
     return UnlearningTask(
         name=f"muse@{VERSION}/{corpus}",
