@@ -97,6 +97,18 @@ def test_scale_unlearns_each_size_from_the_original_model(tmp_path, task):
     assert [r["items"] for r in rows] == [len(proto.steps[0].request.forget), len(task.forget)]
     assert rows[1]["forget_subsets"]["forget/prob"]["rest"] is None  # everything was unlearned
 
+    # the command line writes the same protocol
+    from obliviate.cli.main import main
+
+    argv = ["protocol", "scale", "--model", "tiny", "--benchmark", "fictional", "--benchmark.n_people", "30",
+            "--method", "ga", "--sizes", "1,3", "--train.max_steps", "2", "--train.lr", "1e-3", "--train.batch_size", "4",
+            "--metrics", "forget/prob", "--out", str(tmp_path / "cli")]
+    assert main(argv) == 0
+    cli = json.loads((tmp_path / "cli" / "protocol.json").read_text())
+    assert cli["digest"] == proto.record["digest"]
+    assert [s["aggregates"] for s in cli["steps"]] == [s["aggregates"] for s in proto.record["steps"]]
+    assert main([*argv[:-1], str(tmp_path / "cli2"), "--sizes", "1,x"]) == 2  # a clear error, no traceback
+
 
 def test_protocols_check_everything_before_training(tmp_path, task, monkeypatch):
     import obliviate.runs.unlearn as unlearn_mod

@@ -269,8 +269,11 @@ class LinearProbe(Attack):
                 "skipped": skipped,
             },
         }
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        result["extra"]["dtype"] = dtype
         details = {
             "method": "L2 logistic regression per layer on frozen hidden states, refitted on this model",
+            "dtype": dtype,  # the forward passes run in the weights' dtype (no autocast); the fit in float64
             "pool": cfg.pool,
             "l2": cfg.l2,
             "layer": chosen,

@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "unlearn": ("obliviate.cli.unlearn", "run an unlearning method on a model"),
     "eval": ("obliviate.cli.eval", "evaluate a model on a benchmark's metric plan"),
     "attack": ("obliviate.cli.attack", "attack a run's model: does the forgetting hold?"),
+    "protocol": ("obliviate.cli.protocol", "unlearn requests in a row (sequential) or growing forget sets (scale)"),
     "report": ("obliviate.cli.report", "turn runs into one self-contained HTML report"),
     "ls": ("obliviate.cli.ls", "list models, benchmarks, methods, metrics or attacks"),
 }

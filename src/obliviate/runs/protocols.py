@@ -252,7 +252,16 @@ def _protocol(
         raise ConfigError(f"options are an option tree such as {{'train': {{'lr': 1e-4}}}}, not {options!r}")
     if eval_options is not None and not isinstance(eval_options, dict):
         raise ConfigError(f"eval options are a mapping of EvalOptions fields, not {eval_options!r}")
-    full = task if isinstance(task, UnlearningTask) else load_benchmark(str(task))
+    options = dict(options or {})
+    builder = options.pop("benchmark", None) or {}
+    if not isinstance(builder, dict):
+        raise ConfigError("benchmark options are a mapping of the builder's options, e.g. {'n_people': 18}")
+    if isinstance(task, UnlearningTask):
+        if builder:
+            raise ConfigError("benchmark options apply to a registered benchmark's name, not to a loaded task")
+        full = task
+    else:
+        full = load_benchmark(str(task), **builder)
     full.check_items()
     requests = split_requests(full, steps_spec, seed) if kind == "sequential" else growing_sets(full, steps_spec, seed)
     is_loaded = hasattr(model, "model") and hasattr(model, "tokenizer")
