@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/obliviate demo
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -9,7 +9,7 @@ from pathlib import Path
 from obliviate.cli.main import main
 
 
-def test_demo_cold_then_warm_on_tiny(tmp_path, monkeypatch, capsys):
+def test_demo_cold_then_warm_on_tiny(tmp_path, monkeypatch, capsys, two_threads):
     monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "demo"
     assert main(["demo", "--model", "tiny", "--methods", "grad_diff", "--out", str(out)]) == 0
