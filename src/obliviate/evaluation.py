@@ -302,7 +302,9 @@ def evaluate(
         "benchmark_version": task.version,
         "plan": setup.name,
         "options": dataclasses.asdict(options),
-        "reference": str(reference) if isinstance(reference, str | os.PathLike) else (None if ref is None else "given"),
+        # an absolute path, so the record still finds its reference from another working directory
+        "reference": os.path.abspath(os.path.expanduser(reference)) if isinstance(reference, str | os.PathLike)
+        else (None if ref is None else "given"),
         "model": model_name,
         "precision": scorer_precision(scorer),
         "identity": identity,

@@ -67,6 +67,8 @@ def test_readme_example_runs_as_written_and_equals_the_cli(prepared: Path) -> No
     api = json.loads(Path("runs/npo/run.json").read_text())
     cli = json.loads(Path("runs/cli/run.json").read_text())
     assert api["schema"] == cli["schema"] == 2
+    # the relative reference is recorded absolute: the record still finds it from another directory
+    assert api["eval"]["reference"] == cli["eval"]["reference"] == str(prepared / "runs" / "retain")
     assert api["config"]["train"]["epochs"] == 5.0  # NPO's train_defaults under the caller's lr
     assert api["config"]["train"]["lr"] == 1e-4 and api["config"]["method"]["beta"] == 0.1
     assert api["model"]["output"].endswith("runs/npo/model") and cli["model"]["output"].endswith("runs/cli/model")

@@ -183,6 +183,11 @@ def plan_attack(
     ref_spec = reference if reference is not None else (record.get("eval") or {}).get("reference")
     if ref_spec and ref_spec != "given":
         ref_path = Path(str(ref_spec)).expanduser()
+        if reference is None and not ref_path.is_absolute() and not run_file(ref_path).is_file():
+            # records written before references were stored absolute name it from the evaluation's
+            # working directory: look for it from the folders above the run
+            found = [a / ref_path for a in run_dir.resolve().parents if run_file(a / ref_path).is_file()]
+            ref_path = found[0] if found else ref_path
         if not run_file(ref_path).is_file():
             raise ConfigError(f"reference run {ref_path} has no run.json; pass --reference RETAIN_RUN (the retain-only model's run)")
         ref_record = load_run(ref_path)
