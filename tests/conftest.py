@@ -86,6 +86,22 @@ def _train_tiny(records_of: str) -> Trained:
     return Trained(state, lm.tokenizer, task, result.log)
 
 
+@pytest.fixture(scope="module")
+def tiny() -> Any:
+    """The untrained tiny model (module-scoped: tests may read it, not change it)."""
+    from obliviate.models import load_model
+
+    return load_model("tiny")
+
+
+@pytest.fixture(scope="module")
+def task() -> Any:
+    """The default fictional task."""
+    from obliviate.benchmarks.fictional import build_fictional
+
+    return build_fictional()
+
+
 @pytest.fixture(scope="session")
 def tiny_trained() -> Trained:
     """The tiny model fine-tuned on forget + retain of a 20-person fictional task (the target)."""

@@ -13,20 +13,6 @@ from obliviate.attacks.base import AttackContext, resolve_attack
 from obliviate.errors import ConfigError
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from obliviate.models import load_model
-
-    return load_model("tiny")
-
-
-@pytest.fixture(scope="module")
-def task():
-    from obliviate.benchmarks.fictional import build_fictional
-
-    return build_fictional()
-
-
 def test_fit_logistic_reaches_the_regularised_optimum():
     """At the returned (w, b) the gradient of the stated objective vanishes (computed here by hand)."""
     g = torch.Generator().manual_seed(0)

@@ -15,20 +15,6 @@ from obliviate.attacks.base import AttackContext, resolve_attack
 from obliviate.errors import ConfigError
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from obliviate.models import load_model
-
-    return load_model("tiny")
-
-
-@pytest.fixture(scope="module")
-def task():
-    from obliviate.benchmarks.fictional import build_fictional
-
-    return build_fictional()
-
-
 def checksum(model) -> str:
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
