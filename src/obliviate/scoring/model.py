@@ -1,103 +1,15 @@
-"""The Scorer: the one interface through which every metric and attack judges a model.
-
-A Scorer answers two questions, in batches:
-
-- :meth:`Scorer.score`: the per-token log-probabilities of an answer given a prompt (teacher
-  forcing), with the teacher-forced argmax tokens and, on request, the per-position mean and
-  variance of log p over the vocabulary that Min-K%++ needs;
-- :meth:`Scorer.generate`: greedy continuations of prompts, with a token limit and stop strings.
-
-:class:`ModelScorer` implements it for a plain Hugging Face causal LM; inference-time methods
-(``guards/``) implement it too, so metrics never call ``model.forward`` themselves.
-:class:`CachedScorer` wraps any Scorer so that a (prompt, answer) pair is scored once however many
-metrics ask for it.
-"""
+"""ModelScorer: the Scorer over a Hugging Face causal LM (batched teacher forcing, shared prompts, greedy decoding)."""
 
 from __future__ import annotations
 
-import abc
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
-
-import numpy as np
+from typing import Any
 
 from obliviate.data.formatting import IGNORE_INDEX, Encoded, PromptFormatter, collate, encode_pair
+from obliviate.scoring.base import Scorer, ScoreRequest, TokenScores, truncate_at_stops
 
 log = logging.getLogger(__name__)
-
-
-class ScoreRequest(NamedTuple):
-    """A prompt (already formatted) and the answer text that follows it.
-
-    ``add_end`` scores the end token after the answer too (QA answers); raw text leaves it off.
-    """
-
-    prompt: str
-    answer: str
-    add_end: bool = True
-
-
-@dataclass
-class TokenScores:
-    """Teacher-forced scores of one answer.
-
-    Attributes:
-        logprobs: log p(y_t | x, y_<t) for each answer token (end token included when scored).
-        token_ids: the answer token ids.
-        argmax_ids: the model's most likely token at each answer position.
-        mean: per position, E_p[log p] over the vocabulary (only with ``vocab_stats``).
-        var: per position, Var_p[log p] over the vocabulary (only with ``vocab_stats``).
-    """
-
-    logprobs: np.ndarray
-    token_ids: np.ndarray
-    argmax_ids: np.ndarray
-    mean: np.ndarray | None = None
-    var: np.ndarray | None = None
-
-    @property
-    def mean_logprob(self) -> float:
-        """Mean log-probability per token (minus the average NLL)."""
-        return float(self.logprobs.mean()) if self.logprobs.size else 0.0
-
-    @property
-    def total_logprob(self) -> float:
-        return float(self.logprobs.sum())
-
-    def without_last(self) -> TokenScores:
-        """These scores without the last position (a QA answer's end token); unchanged if only one is left."""
-        if self.logprobs.size <= 1:
-            return self
-        cut = slice(0, self.logprobs.size - 1)
-        return TokenScores(
-            self.logprobs[cut], self.token_ids[cut], self.argmax_ids[cut],
-            None if self.mean is None else self.mean[cut], None if self.var is None else self.var[cut],
-        )
-
-
-class Scorer(abc.ABC):
-    """Interface: score answers and generate greedily. Subclasses implement both methods."""
-
-    formatter: PromptFormatter
-
-    @abc.abstractmethod
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
-        """Per-token answer log-probabilities (and vocabulary moments when asked), one per request."""
-
-    @abc.abstractmethod
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:
-        """Greedy continuations of the prompts."""
-
-    # Conveniences shared by every implementation.
-    def qa_request(self, question: str, answer: str) -> ScoreRequest:
-        """The request that scores ``answer`` as the reply to ``question`` in the model's format."""
-        return ScoreRequest(self.formatter.prompt(question), self.formatter.answer(answer), True)
-
-    def text_request(self, text: str) -> ScoreRequest:
-        """The request that scores a whole text as language modelling."""
-        return ScoreRequest("", text, False)
 
 
 def _prompt_length(e: Encoded) -> int:
@@ -121,16 +33,6 @@ def cache_keyword(model: Any) -> str:
 def output_cache(out: Any) -> Any:
     """The KV cache a forward returned (``out.cache`` in transformers 5.x, ``out.past_key_values`` before)."""
     return out["cache"] if "cache" in out else out.past_key_values
-
-
-def truncate_at_stops(text: str, stops: Sequence[str]) -> str:
-    """Cut ``text`` at the first occurrence of any stop string."""
-    cut = len(text)
-    for s in stops:
-        i = text.find(s)
-        if i != -1:
-            cut = min(cut, i)
-    return text[:cut]
 
 
 class ModelScorer(Scorer):
@@ -376,39 +278,3 @@ class ModelScorer(Scorer):
     def _adjust_next_logits(self, logits: Any, prompt_ids: Any, mask: Any, generated: list[list[int]]) -> Any:
         """Hook for inference-time methods that change the next-token distribution (identity here)."""
         return logits
-
-
-class CachedScorer(Scorer):
-    """Memoizes another Scorer, so a (prompt, answer) pair is scored once per model.
-
-    Requests are batched: :meth:`score` sends only the requests not yet seen to the inner scorer,
-    in one call. A request first scored without vocabulary statistics is scored again if a
-    later call needs them.
-    """
-
-    def __init__(self, inner: Scorer) -> None:
-        self.inner = inner
-        self.formatter = inner.formatter
-        self._scores: dict[ScoreRequest, TokenScores] = {}
-        self._gens: dict[tuple[str, int, tuple[str, ...]], str] = {}
-
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
-        missing = []
-        seen: set[ScoreRequest] = set()
-        for r in requests:
-            have = self._scores.get(r)
-            if (have is None or (vocab_stats and have.mean is None)) and r not in seen:
-                missing.append(r)
-                seen.add(r)
-        if missing:
-            for r, s in zip(missing, self.inner.score(missing, vocab_stats=vocab_stats)):
-                self._scores[r] = s
-        return [self._scores[r] for r in requests]
-
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:
-        stops = tuple(stop)
-        missing = list(dict.fromkeys(p for p in prompts if (p, max_new_tokens, stops) not in self._gens))
-        if missing:
-            for p, g in zip(missing, self.inner.generate(missing, max_new_tokens=max_new_tokens, stop=stops)):
-                self._gens[(p, max_new_tokens, stops)] = g
-        return [self._gens[(p, max_new_tokens, stops)] for p in prompts]
