@@ -25,6 +25,11 @@ __version__ = "0.1.0"
 # user's run, so only that logger is quietened.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
+# OpenMP's wait policy, set before torch loads (see obliviate.runtime): concurrent runs share cores.
+from obliviate.runtime import apply_thread_defaults  # noqa: E402
+
+apply_thread_defaults()
+
 _PUBLIC: dict[str, str] = {
     "load_model": "obliviate.api",
     "load_benchmark": "obliviate.api",

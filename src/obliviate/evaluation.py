@@ -41,7 +41,8 @@ from obliviate.results import (
     run_file,
     update_run,
 )
-from obliviate.scoring import CachedScorer, ModelScorer, Scorer
+from obliviate.scoring import CachedScorer, ModelScorer, Scorer, scorer_precision
+from obliviate.scoring.shard import current_shard
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +202,9 @@ def make_scorer(source: Any, options: EvalOptions, model: Any = None) -> tuple[C
             else PromptFormatter(source.tokenizer, options.prompt_format)
         )
         bf16 = {"auto": None, "bf16": True, "fp32": False}[options.precision]
+        shard = current_shard()  # several launched processes share the batches
         cached = CachedScorer(
-            ModelScorer(source.model, source.tokenizer, formatter, batch_size=options.batch_size, bf16=bf16)
+            ModelScorer(source.model, source.tokenizer, formatter, batch_size=options.batch_size, bf16=bf16, shard=shard)
         )
         model = source.model if model is None else model
     else:
@@ -213,14 +215,6 @@ def make_scorer(source: Any, options: EvalOptions, model: Any = None) -> tuple[C
         model = cached.inner.model
     name = str(getattr(source, "source", "") or type(getattr(cached, "inner", cached)).__name__)
     return cached, model, name
-
-
-def scorer_precision(scorer: Scorer) -> str:
-    """The precision the scorer's forward passes run in: ``bf16`` (autocast), ``fp32``, or as the
-    scorer of an inference-time method decides (``scorer``)."""
-    inner = getattr(scorer, "inner", scorer)
-    bf16 = getattr(inner, "bf16", None)
-    return "scorer" if bf16 is None else ("bf16" if bf16 else "fp32")
 
 
 def _without_results(data: dict[str, Any]) -> dict[str, Any]:
@@ -286,11 +280,13 @@ def evaluate(
     ref = load_reference(reference) if reference is not None else None
     setup = plan_metrics(task, plan, metrics, ref)
     scorer, model, model_name = make_scorer(scorer_or_model, options, model)
+    shard = getattr(scorer.inner, "shard", None)  # launched processes compute alike; the first writes
+    write_out = out if shard is None or shard.rank == 0 else None
     data = load_run(out, missing_ok=True) if out is not None else {}
     if overwrite:
         data = _without_results(data)
-        if out is not None:
-            update_run(out, _without_results)
+        if write_out is not None:
+            update_run(write_out, _without_results)
     # Only a run folder can be resumed, so only then is the model fingerprinted (an in-memory
     # model's fingerprint hashes all its weights); the benchmark's content is always recorded.
     identity = evaluation_identity(scorer_or_model, task, options, with_model=out is not None)
@@ -307,12 +303,15 @@ def evaluate(
         else (None if ref is None else "given"),
         "model": model_name,
         "precision": scorer_precision(scorer),
+        "processes": 1 if shard is None else shard.world,
         "identity": identity,
         "seconds": seconds,
     }
     ctx = EvalContext(task, scorer, options, ref, dict(data.get("metrics", {})), model)
     pending = _pending(setup, ctx.results)
-    writer = _Writer(out, data)
+    if shard is not None:  # all have read run.json before the first process writes to it
+        shard.barrier()
+    writer = _Writer(write_out, data)
     writer.skipped.update({k: v for k, v in setup.skipped.items() if k not in ctx.results})
     log.info("evaluating %d metrics (%d already done, %d skipped)", len(pending), len(ctx.results), len(setup.skipped))
     try:

@@ -1,4 +1,5 @@
-"""Two processes under ``accelerate launch`` train the same weights as one process.
+"""Two processes under ``accelerate launch`` train the same weights, and evaluate to the same
+numbers, as one process.
 
 Three steps of NPO on the tiny model, global batch 8: the launched run gives each process 4 items
 of every batch and averages gradients across the two processes; the single process sees all 8.
@@ -36,18 +37,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def launch() -> list[str]:
+    """``accelerate launch`` of ``python -m obliviate`` on two processes."""
+    return [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()), "-m", "obliviate",
+    ]
+
+
 def test_two_processes_match_one(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
     from obliviate.cli.main import main
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    launch = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(free_port()), "-m", "obliviate",
-    ]
-    done = subprocess.run([*launch, *OPTIONS, "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=300)
+    env = ENV
+    done = subprocess.run([*launch(), *OPTIONS, "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert main([*OPTIONS, "--out", str(tmp_path / "one")]) == 0
 
@@ -67,3 +75,30 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
 
     start = load_model("tiny").model.state_dict()
     assert max(float((w1[k] - start[k]).abs().max()) for k in w1) > 10 * TOLERANCE
+
+
+EVAL = [
+    "eval", "--model", "tiny", "--benchmark", "fictional", "--benchmark.n_people", "6", "--benchmark.n_world", "2",
+    "--eval.precision", "fp32", "--eval.batch_size", "4", "--metrics", "forget/rouge,forget/prob,forget/truth_ratio,retain/rouge",
+]
+
+
+def test_two_process_evaluation_equals_one_item_by_item(tmp_path: Path) -> None:
+    """The launched evaluation splits its scoring and generation batches between the processes
+    (each batch shaped as in one process) and gathers them: every per-item value is the single
+    process's exactly, and only the first process writes run.json."""
+    two = subprocess.run([*launch(), *EVAL, "--out", str(tmp_path / "two")], env=ENV, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = subprocess.run([sys.executable, "-m", "obliviate", *EVAL, "--out", str(tmp_path / "one")], env=ENV,
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert two.stdout.count("wrote ") == 1  # one process reported
+    r2 = json.loads((tmp_path / "two" / "run.json").read_text())
+    r1 = json.loads((tmp_path / "one" / "run.json").read_text())
+    assert r2["eval"]["processes"] == 2 and r1["eval"]["processes"] == 1
+    assert set(r1["metrics"]) == set(r2["metrics"]) >= {"forget/rouge", "forget/prob", "forget/truth_ratio", "retain/rouge"}
+    for key, entry in r1["metrics"].items():
+        other = r2["metrics"][key]
+        assert (entry["aggregate"], entry["item_ids"], entry["values"]) == (other["aggregate"], other["item_ids"], other["values"]), key
+        assert entry["values"], key  # the comparison is item by item
+    assert r1["generations"] == r2["generations"]

@@ -21,7 +21,8 @@ LAYERS: dict[str, int] = {
     "obliviate.errors": 0,
     "obliviate.registry": 0,
     "obliviate.config": 0,
-    "obliviate.files": 0,  # atomic folder writes: stdlib only
+    "obliviate.files": 0,
+    "obliviate.runtime": 0,  # OpenMP settings applied at import: stdlib only  # atomic folder writes: stdlib only
     "obliviate.data": 1,
     "obliviate.models": 2,
     "obliviate.training": 2,

@@ -13,7 +13,14 @@ A Scorer answers two questions, in batches:
 metrics ask for it.
 """
 
-from obliviate.scoring.base import CachedScorer, Scorer, ScoreRequest, TokenScores, truncate_at_stops
+from obliviate.scoring.base import (
+    CachedScorer,
+    Scorer,
+    ScoreRequest,
+    TokenScores,
+    scorer_precision,
+    truncate_at_stops,
+)
 from obliviate.scoring.model import ModelScorer, cache_keyword, output_cache
 
 __all__ = [
@@ -24,5 +31,6 @@ __all__ = [
     "TokenScores",
     "cache_keyword",
     "output_cache",
+    "scorer_precision",
     "truncate_at_stops",
 ]

@@ -94,6 +94,14 @@ def truncate_at_stops(text: str, stops: Sequence[str]) -> str:
     return text[:cut]
 
 
+def scorer_precision(scorer: Scorer) -> str:
+    """The precision the scorer's forward passes run in: ``bf16`` (autocast), ``fp32``, or as the
+    scorer of an inference-time method decides (``scorer``)."""
+    inner = getattr(scorer, "inner", scorer)
+    bf16 = getattr(inner, "bf16", None)
+    return "scorer" if bf16 is None else ("bf16" if bf16 else "fp32")
+
+
 class CachedScorer(Scorer):
     """Memoizes another Scorer, so a (prompt, answer) pair is scored once per model.
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from obliviate.data.formatting import IGNORE_INDEX, Encoded, PromptFormatter, collate, encode_pair
 from obliviate.scoring.base import Scorer, ScoreRequest, TokenScores, truncate_at_stops
+from obliviate.scoring.shard import Shard
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class ModelScorer(Scorer):
         generate_batch_size: prompts decoded together (default ``4 * batch_size``): decoding one
             token at a time is bound by reading the weights, so wider batches amortize it.
         share_prompts: score a shared prompt once (see above); off, every sequence runs whole.
+        shard: this process's share of the batches when several processes evaluate together
+            (:mod:`obliviate.scoring.shard`); None: this process runs every batch.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class ModelScorer(Scorer):
         bf16: bool | None = None,
         generate_batch_size: int | None = None,
         share_prompts: bool = True,
+        shard: Shard | None = None,
     ) -> None:
         from obliviate.training.precision import bf16_supported
 
@@ -77,6 +81,7 @@ class ModelScorer(Scorer):
         self.generate_batch_size = generate_batch_size or 4 * batch_size
         self.max_length = max_length
         self.share_prompts = share_prompts
+        self.shard = shard
         self.device = next(model.parameters()).device
         self.bf16 = bf16_supported(self.device) if bf16 is None else bf16
         self.n_scored = 0  # requests scored so far (the evaluation cache's counting test reads it)
@@ -94,6 +99,9 @@ class ModelScorer(Scorer):
     @property
     def _pad(self) -> int:
         return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.formatter.end_id
+
+    def _mine(self, batch_index: int) -> bool:
+        return self.shard is None or self.shard.mine(batch_index)
 
     def _can_share(self) -> bool:
         """Prompt sharing needs the plain forward (no overridden ``_logits``) and ``logits_to_keep``."""
@@ -131,6 +139,9 @@ class ModelScorer(Scorer):
                 log.warning("scoring shared prompts failed on %s (%s); scoring whole sequences", type(self.model).__name__, e)
                 self.share_prompts = False
                 self._score_whole(encoded, sorted(shared), results, vocab_stats)
+        if self.shard is not None:  # each process scored its batches: every process gets all
+            gathered = self.shard.gather({i: r for i, r in enumerate(results) if r is not None})
+            results = [gathered[i] for i in range(len(results))]
         self.n_scored += len(requests)
         return results  # type: ignore[return-value]
 
@@ -138,6 +149,8 @@ class ModelScorer(Scorer):
         """Score each sequence in one forward pass (batches of similar length, right-padded)."""
         order = sorted(rows, key=lambda i: len(encoded[i].input_ids))
         for start in range(0, len(order), self.batch_size):
+            if not self._mine(start // self.batch_size):
+                continue
             idx = order[start : start + self.batch_size]
             batch = collate([encoded[i] for i in idx], self._pad, side="right")
             logits = self._logits(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
@@ -155,6 +168,8 @@ class ModelScorer(Scorer):
 
         prompts = sorted(groups, key=len)
         for start in range(0, len(prompts), self.batch_size):
+            if not self._mine(start // self.batch_size):
+                continue
             chunk = prompts[start : start + self.batch_size]
             batch = collate([Encoded(list(p), list(p)) for p in chunk], self._pad, side="left")
             mask = batch["attention_mask"].to(self.device)
@@ -227,7 +242,10 @@ class ModelScorer(Scorer):
         order = sorted(range(len(enc)), key=lambda i: len(enc[i].input_ids))
         out: list[str] = [""] * len(enc)
         pad = self._pad
+        mine: dict[int, str] = {}
         for start in range(0, len(order), self.generate_batch_size):
+            if not self._mine(start // self.generate_batch_size):
+                continue
             idx = order[start : start + self.generate_batch_size]
             for e in (enc[i] for i in idx):
                 e.labels = list(e.input_ids)
@@ -237,7 +255,10 @@ class ModelScorer(Scorer):
                 gen = self._greedy(ids, batch["attention_mask"].to(self.device), max_new_tokens, stop)
             for row, i in enumerate(idx):
                 text = self.tokenizer.decode(gen[row], skip_special_tokens=True)
-                out[i] = truncate_at_stops(text, stop)
+                out[i] = mine[i] = truncate_at_stops(text, stop)
+        if self.shard is not None:
+            done = self.shard.gather(mine)
+            out = [done[i] for i in range(len(out))]
         self.n_generated += len(prompts)
         return out
 

@@ -1,0 +1,242 @@
+"""This machine's matmul peak, and the fraction of it that obliviate's training and scoring reach.
+
+Measures, in one process:
+
+1. **Peak**: fp32 and bf16 matmul throughput (GFLOP/s, best of a few repeats) at the shapes
+   SmolLM2-135M multiplies (a batch of 8 answers of about 64 tokens = 512 rows through the
+   attention, MLP and LM-head weights; one decoding step of 64 prompts) and at a large square
+   shape, where the BLAS reaches its best.
+2. **Workloads** on SmolLM2-135M with 8 fictional forget items (chat format), each in fp32 and
+   under bf16 autocast:
+
+   - a fine-tuning step (answer NLL, forward + backward + AdamW);
+   - an unlearning step (GradDiff: a forget and a retain batch, forward + backward + AdamW);
+   - a scoring pass (``ModelScorer.score`` of every forget question with its answer, whole
+     sequences, batches of 16 sorted by length, as the evaluation runs them);
+   - a generation pass (greedy decoding of 16 prompts, 32 new tokens, with the KV cache).
+
+   Each workload's matmul FLOPs are counted from the shapes it ran (padded tokens included, as
+   the hardware computes them): 2 x tokens x weights of every linear layer (the LM head too) plus
+   the attention products, and 3x that for a step with a backward pass. The fraction printed is
+   achieved GFLOP/s over the best peak of the same precision.
+
+Usage: ``python bench/peak.py [--threads N] [--repeats 3] [--model smollm2-135m]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def best_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
+    """Fastest of ``repeats`` timed calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_peak(repeats: int) -> list[tuple[str, str, float]]:
+    """(shape label, dtype, GFLOP/s) for each shape and precision."""
+    import torch
+
+    shapes = {
+        "attention 512x576 @ 576x576": (512, 576, 576),
+        "MLP up 512x576 @ 576x1536": (512, 576, 1536),
+        "MLP down 512x1536 @ 1536x576": (512, 1536, 576),
+        "LM head 512x576 @ 576x49152": (512, 576, 49152),
+        "decode 64x576 @ 576x1536": (64, 576, 1536),
+        "square 2048^3": (2048, 2048, 2048),
+        "square 4096^3": (4096, 4096, 4096),
+    }
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        for label, (m, k, n) in shapes.items():
+            a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+            with torch.inference_mode():
+                s = best_seconds(lambda a=a, b=b: torch.mm(a, b), repeats)
+            rows.append((label, str(dtype).replace("torch.", ""), 2 * m * k * n / s / 1e9))
+    return rows
+
+
+def linear_weights(model: Any) -> int:
+    """Sum of in x out over every linear layer (the LM head included, tied or not)."""
+    import torch
+
+    return sum(
+        m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)
+    )
+
+
+def forward_flops(model: Any, batch: int, seq: int, context: int | None = None) -> float:
+    """Matmul FLOPs of one forward pass over ``batch`` x ``seq`` tokens attending to ``context`` keys."""
+    cfg = model.config
+    context = seq if context is None else context
+    attention = (
+        2 * 2 * batch * seq * context * cfg.hidden_size * cfg.num_hidden_layers
+    )  # QK^T and AV
+    return 2 * batch * seq * linear_weights(model) + attention
+
+
+def workloads(model_name: str, repeats: int) -> list[tuple[str, str, float, float]]:
+    """(workload, precision, seconds, GFLOP/s) for each workload in fp32 and bf16."""
+    import torch
+
+    from obliviate.benchmarks.fictional import build_fictional
+    from obliviate.data.formatting import collate, encode_pair, make_collate
+    from obliviate.methods.base import resolve_method, sft_loss
+    from obliviate.models import load_model
+    from obliviate.scoring import ModelScorer
+    from obliviate.training.precision import bf16_autocast
+    from obliviate.unlearning import build_items
+
+    lm = load_model(model_name)
+    model = lm.model
+    formatter = lm.formatter("chat")
+    task = build_fictional()
+    method = resolve_method("grad_diff")
+    items = build_items(task, formatter, method, 128, 0)[:8]
+    batch = make_collate(lm.tokenizer.pad_token_id)(items)
+    forget_shape = tuple(batch["forget"]["input_ids"].shape)
+    retain_shape = tuple(batch["retain"]["input_ids"].shape)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-9)
+
+    def step(loss_fn: Callable[[], Any], bf16: bool) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with bf16_autocast("cpu", bf16):
+            loss = loss_fn()
+        loss.backward()
+        optimizer.step()
+
+    questions = [(r.question, r.answer) for r in task.forget]
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else formatter.end_id
+    prompts = [formatter.prompt(q) for q, _ in questions[:16]]
+    gen_batch = collate([_prompt_encoded(formatter, p) for p in prompts], pad, side="left")
+    new_tokens = 32
+    rows = []
+    for bf16 in (False, True):
+        precision = "bf16" if bf16 else "fp32"
+        scorer = ModelScorer(
+            model, lm.tokenizer, formatter, batch_size=16, bf16=bf16, share_prompts=False
+        )
+        requests = [scorer.qa_request(q, a) for q, a in questions]
+        lengths = sorted(
+            len(encode_pair(formatter, r.prompt, r.answer, 512, add_end=True).input_ids)
+            for r in requests
+        )
+        score_flops = sum(
+            forward_flops(model, len(chunk), max(chunk))
+            for chunk in (lengths[i : i + 16] for i in range(0, len(lengths), 16))
+        )
+        model.train()
+        ft = best_seconds(
+            lambda bf16=bf16: step(lambda: sft_loss(model, batch).loss, bf16), repeats
+        )
+        rows.append(
+            ("fine-tuning step", precision, ft, 3 * forward_flops(model, *forget_shape) / ft / 1e9)
+        )
+        un = best_seconds(
+            lambda bf16=bf16: step(lambda: method.loss(model, batch).loss, bf16), repeats
+        )
+        rows.append(
+            (
+                "unlearning step (grad_diff)",
+                precision,
+                un,
+                3
+                * (forward_flops(model, *forget_shape) + forward_flops(model, *retain_shape))
+                / un
+                / 1e9,
+            )
+        )
+        model.eval()
+        sc = best_seconds(lambda scorer=scorer, requests=requests: scorer.score(requests), repeats)
+        rows.append(
+            (f"scoring pass ({len(requests)} answers)", precision, sc, score_flops / sc / 1e9)
+        )
+        gen_flops = forward_flops(model, *gen_batch["input_ids"].shape) + sum(
+            forward_flops(
+                model, gen_batch["input_ids"].shape[0], 1, gen_batch["input_ids"].shape[1] + t
+            )
+            for t in range(new_tokens)
+        )
+        ge = best_seconds(lambda bf16=bf16: _decode(model, gen_batch, new_tokens, bf16), repeats)
+        rows.append(
+            (f"generation pass (16 x {new_tokens} tokens)", precision, ge, gen_flops / ge / 1e9)
+        )
+    return rows
+
+
+def _prompt_encoded(formatter: Any, prompt: str) -> Any:
+    from obliviate.data.formatting import Encoded
+
+    ids = formatter.prompt_ids(prompt)
+    return Encoded(ids, list(ids))
+
+
+def _decode(model: Any, batch: dict[str, Any], new_tokens: int, bf16: bool) -> None:
+    """Greedy decoding for exactly ``new_tokens`` steps (no early stop), as ModelScorer decodes."""
+    import torch
+
+    from obliviate.scoring import cache_keyword, output_cache
+    from obliviate.training.precision import bf16_autocast
+
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    position = (mask.cumsum(-1) - 1).clamp_min(0)
+    key, past = cache_keyword(model), None
+    with torch.inference_mode(), bf16_autocast("cpu", bf16):
+        cur, pos = ids, position
+        for _ in range(new_tokens):
+            out = model(
+                input_ids=cur, attention_mask=mask, position_ids=pos, use_cache=True, **{key: past}
+            )
+            past = output_cache(out)
+            cur = out.logits[:, -1].float().argmax(-1)[:, None]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            pos = pos[:, -1:] + 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"
+    )
+    args = parser.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 CPU: {torch.backends.mkldnn.is_available()}"
+    )
+    peak_rows = matmul_peak(args.repeats)
+    peak = {d: max(g for _, dt, g in peak_rows if dt == d) for d in ("float32", "bfloat16")}
+    print(f"\n{'matmul':<32} {'dtype':<9} {'GFLOP/s':>9} {'of peak':>8}")
+    for label, dtype, gflops in peak_rows:
+        print(f"{label:<32} {dtype:<9} {gflops:9.1f} {gflops / peak[dtype]:8.0%}")
+    print(
+        f"\n{'workload (' + args.model + ')':<40} {'prec':<5} {'seconds':>8} {'GFLOP/s':>9} {'of peak':>8}"
+    )
+    for name, precision, seconds, gflops in workloads(args.model, args.repeats):
+        of = gflops / peak["bfloat16" if precision == "bf16" else "float32"]
+        print(f"{name:<40} {precision:<5} {seconds:8.3f} {gflops:9.1f} {of:8.1%}")
+    print(
+        f"\npeak: fp32 {peak['float32']:.0f} GFLOP/s, bf16 {peak['bfloat16']:.0f} GFLOP/s "
+        f"(bf16/fp32 {peak['bfloat16'] / peak['float32']:.1f}x); median of all shapes "
+        f"fp32 {statistics.median(g for _, d, g in peak_rows if d == 'float32'):.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
