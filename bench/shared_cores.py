@@ -9,7 +9,7 @@ worker's wall time over the solo time of the same setting (goal: at most about 2
 Settings compared (environment of each worker):
 
 - ``torch default``: what a user gets with nothing set (OMP_WAIT_POLICY and thread count unset);
-- ``obliviate default``: what ``import obliviate`` now sets when the user has set nothing;
+- ``OBLIVIATE_THREADS=shared``: the passive wait policy ``import obliviate`` then sets;
 - ``OMP_WAIT_POLICY=ACTIVE``: OpenMP threads spin while they wait (the worst case);
 - ``1 thread each``: OMP_NUM_THREADS=1, the manual fix.
 
@@ -63,7 +63,7 @@ def settings() -> dict[str, dict[str, str]]:
     base = {k: v for k, v in os.environ.items() if k not in CLEAR}
     return {
         "torch default": {**base, "OBLIVIATE_THREADS": "torch"},
-        "obliviate default": base,
+        "OBLIVIATE_THREADS=shared": {**base, "OBLIVIATE_THREADS": "shared"},
         "OMP_WAIT_POLICY=ACTIVE": {**base, "OMP_WAIT_POLICY": "ACTIVE"},
         "1 thread each": {**base, "OMP_NUM_THREADS": "1"},
     }

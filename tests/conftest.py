@@ -11,7 +11,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The tests run one at a time on tiny models, whose many small kernels run faster with OpenMP's
 # spinning threads (bench/shared_cores.py: 2.9 s vs 5.1 s passive); the processes tests start
-# inherit this. obliviate.runtime's passive default is for runs that may share the machine.
+# inherit this. (obliviate.runtime's passive policy is opt-in, OBLIVIATE_THREADS=shared.)
 os.environ.setdefault("OBLIVIATE_THREADS", "torch")
 
 from dataclasses import dataclass  # noqa: E402

@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 # user's run, so only that logger is quietened.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-# OpenMP's wait policy, set before torch loads (see obliviate.runtime): concurrent runs share cores.
+# OpenMP's wait policy for runs that share cores, set before torch loads when asked (obliviate.runtime).
 from obliviate.runtime import apply_thread_defaults  # noqa: E402
 
 apply_thread_defaults()

@@ -9,10 +9,11 @@ import sys
 from obliviate.runtime import apply_thread_defaults, thread_defaults
 
 
-def test_passive_wait_unless_the_user_chose():
-    assert thread_defaults({}) == {"OMP_WAIT_POLICY": "PASSIVE"}
-    assert thread_defaults({"OMP_WAIT_POLICY": "ACTIVE"}) == {}
+def test_passive_wait_only_when_asked_and_never_over_the_users_choice():
+    assert thread_defaults({"OBLIVIATE_THREADS": "shared"}) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert thread_defaults({"OBLIVIATE_THREADS": "shared", "OMP_WAIT_POLICY": "ACTIVE"}) == {}
     assert thread_defaults({"OBLIVIATE_THREADS": "torch"}) == {}
+    assert thread_defaults({}) == {}
 
 
 def test_nothing_is_set_once_torch_is_loaded():
@@ -36,6 +37,6 @@ def _policy_after_import(extra: dict[str, str]) -> str:
 
 
 def test_import_sets_the_policy_before_torch_and_keeps_the_users():
-    assert _policy_after_import({}) == "PASSIVE"
-    assert _policy_after_import({"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
-    assert _policy_after_import({"OBLIVIATE_THREADS": "torch"}) == "unset"
+    assert _policy_after_import({"OBLIVIATE_THREADS": "shared"}) == "PASSIVE"
+    assert _policy_after_import({"OBLIVIATE_THREADS": "shared", "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+    assert _policy_after_import({}) == "unset"
