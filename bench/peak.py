@@ -13,9 +13,9 @@ Measures, in one process:
    - an unlearning step (GradDiff: a forget and a retain batch, forward + backward + AdamW);
    - a scoring pass (``ModelScorer.score`` of every forget question with its answer, whole
      sequences, batches of 16 sorted by length, as the evaluation runs them);
-   - a generation pass (greedy decoding of 16 prompts, 32 new tokens, with the KV cache).
+   - a generation pass (``ModelScorer.generate`` of 16 prompts, at most 32 new tokens).
 
-   Each workload's matmul FLOPs are counted from the shapes it ran (padded tokens included, as
+   Each workload's matmul FLOPs are counted by a forward hook from the shapes it ran (padded tokens included, as
    the hardware computes them): 2 x tokens x weights of every linear layer (the LM head too) plus
    the attention products, and 3x that for a step with a backward pass. The fraction printed is
    achieved GFLOP/s over the best peak of the same precision.
@@ -76,22 +76,42 @@ def linear_weights(model: Any) -> int:
     )
 
 
-def forward_flops(model: Any, batch: int, seq: int, context: int | None = None) -> float:
+def forward_flops(model: Any, batch: int, seq: int, context: int) -> float:
     """Matmul FLOPs of one forward pass over ``batch`` x ``seq`` tokens attending to ``context`` keys."""
     cfg = model.config
-    context = seq if context is None else context
-    attention = (
-        2 * 2 * batch * seq * context * cfg.hidden_size * cfg.num_hidden_layers
-    )  # QK^T and AV
+    attention = 2 * 2 * batch * seq * context * cfg.hidden_size * cfg.num_hidden_layers  # QK^T, AV
     return 2 * batch * seq * linear_weights(model) + attention
 
 
+def counted_flops(model: Any, fn: Callable[[], Any]) -> float:
+    """Run ``fn`` once and count the forward FLOPs of every call of ``model`` it made, from the
+    shapes each call really ran (so the scorer's own batching and decoding are what is counted)."""
+    total = 0.0
+
+    def count(_module: Any, args: tuple, kwargs: dict[str, Any]) -> None:
+        nonlocal total
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        context = mask.shape[1] if mask is not None else ids.shape[1]
+        total += forward_flops(model, ids.shape[0], ids.shape[1], context)
+
+    handle = model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        fn()
+    finally:
+        handle.remove()
+    return total
+
+
 def workloads(model_name: str, repeats: int) -> list[tuple[str, str, float, float]]:
-    """(workload, precision, seconds, GFLOP/s) for each workload in fp32 and bf16."""
+    """(workload, precision, seconds, GFLOP/s) for each workload in fp32 and bf16.
+
+    A step with a backward pass counts 3x its forward FLOPs (the backward computes gradients
+    for both activations and weights)."""
     import torch
 
     from obliviate.benchmarks.fictional import build_fictional
-    from obliviate.data.formatting import collate, encode_pair, make_collate
+    from obliviate.data.formatting import make_collate
     from obliviate.methods.base import resolve_method, sft_loss
     from obliviate.models import load_model
     from obliviate.scoring import ModelScorer
@@ -103,106 +123,38 @@ def workloads(model_name: str, repeats: int) -> list[tuple[str, str, float, floa
     formatter = lm.formatter("chat")
     task = build_fictional()
     method = resolve_method("grad_diff")
-    items = build_items(task, formatter, method, 128, 0)[:8]
-    batch = make_collate(lm.tokenizer.pad_token_id)(items)
-    forget_shape = tuple(batch["forget"]["input_ids"].shape)
-    retain_shape = tuple(batch["retain"]["input_ids"].shape)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-9)
-
-    def step(loss_fn: Callable[[], Any], bf16: bool) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with bf16_autocast("cpu", bf16):
-            loss = loss_fn()
-        loss.backward()
-        optimizer.step()
-
+    batch = make_collate(lm.tokenizer.pad_token_id)(build_items(task, formatter, method, 128, 0)[:8])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-9)
     questions = [(r.question, r.answer) for r in task.forget]
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else formatter.end_id
-    prompts = [formatter.prompt(q) for q, _ in questions[:16]]
-    gen_batch = collate([_prompt_encoded(formatter, p) for p in prompts], pad, side="left")
     new_tokens = 32
     rows = []
     for bf16 in (False, True):
         precision = "bf16" if bf16 else "fp32"
-        scorer = ModelScorer(
-            model, lm.tokenizer, formatter, batch_size=16, bf16=bf16, share_prompts=False
-        )
+        scorer = ModelScorer(model, lm.tokenizer, formatter, batch_size=16, bf16=bf16, share_prompts=False)
         requests = [scorer.qa_request(q, a) for q, a in questions]
-        lengths = sorted(
-            len(encode_pair(formatter, r.prompt, r.answer, 512, add_end=True).input_ids)
-            for r in requests
-        )
-        score_flops = sum(
-            forward_flops(model, len(chunk), max(chunk))
-            for chunk in (lengths[i : i + 16] for i in range(0, len(lengths), 16))
-        )
-        model.train()
-        ft = best_seconds(
-            lambda bf16=bf16: step(lambda: sft_loss(model, batch).loss, bf16), repeats
-        )
-        rows.append(
-            ("fine-tuning step", precision, ft, 3 * forward_flops(model, *forget_shape) / ft / 1e9)
-        )
-        un = best_seconds(
-            lambda bf16=bf16: step(lambda: method.loss(model, batch).loss, bf16), repeats
-        )
-        rows.append(
-            (
-                "unlearning step (grad_diff)",
-                precision,
-                un,
-                3
-                * (forward_flops(model, *forget_shape) + forward_flops(model, *retain_shape))
-                / un
-                / 1e9,
-            )
-        )
-        model.eval()
-        sc = best_seconds(lambda scorer=scorer, requests=requests: scorer.score(requests), repeats)
-        rows.append(
-            (f"scoring pass ({len(requests)} answers)", precision, sc, score_flops / sc / 1e9)
-        )
-        gen_flops = forward_flops(model, *gen_batch["input_ids"].shape) + sum(
-            forward_flops(
-                model, gen_batch["input_ids"].shape[0], 1, gen_batch["input_ids"].shape[1] + t
-            )
-            for t in range(new_tokens)
-        )
-        ge = best_seconds(lambda bf16=bf16: _decode(model, gen_batch, new_tokens, bf16), repeats)
-        rows.append(
-            (f"generation pass (16 x {new_tokens} tokens)", precision, ge, gen_flops / ge / 1e9)
-        )
+        prompts = [formatter.prompt(q) for q, _ in questions[:16]]
+
+        def step(loss_fn: Callable[[], Any], bf16: bool = bf16) -> None:
+            optimizer.zero_grad(set_to_none=True)
+            with bf16_autocast("cpu", bf16):
+                loss = loss_fn()
+            loss.backward()
+            optimizer.step()
+
+        jobs: list[tuple[str, bool, int, Callable[[], Any]]] = [
+            ("fine-tuning step", True, 3, lambda: step(lambda: sft_loss(model, batch).loss)),
+            ("unlearning step (grad_diff)", True, 3, lambda: step(lambda: method.loss(model, batch).loss)),
+            (f"scoring pass ({len(requests)} answers)", False, 1, lambda s=scorer, r=requests: s.score(r)),
+            # the scorer's own decoding; every one of its forwards is counted, early stops included
+            (f"generation pass (16 x <= {new_tokens} tokens)", False, 1,
+             lambda s=scorer, p=prompts: s.generate(p, max_new_tokens=new_tokens)),
+        ]
+        for name, train, factor, fn in jobs:
+            model.train(train)
+            flops = factor * counted_flops(model, fn)  # also the warm-up call
+            seconds = best_seconds(fn, repeats, warmup=0)
+            rows.append((name, precision, seconds, flops / seconds / 1e9))
     return rows
-
-
-def _prompt_encoded(formatter: Any, prompt: str) -> Any:
-    from obliviate.data.formatting import Encoded
-
-    ids = formatter.prompt_ids(prompt)
-    return Encoded(ids, list(ids))
-
-
-def _decode(model: Any, batch: dict[str, Any], new_tokens: int, bf16: bool) -> None:
-    """Greedy decoding for exactly ``new_tokens`` steps (no early stop), as ModelScorer decodes."""
-    import torch
-
-    from obliviate.scoring import cache_keyword, output_cache
-    from obliviate.training.precision import bf16_autocast
-
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    position = (mask.cumsum(-1) - 1).clamp_min(0)
-    key, past = cache_keyword(model), None
-    with torch.inference_mode(), bf16_autocast("cpu", bf16):
-        cur, pos = ids, position
-        for _ in range(new_tokens):
-            out = model(
-                input_ids=cur, attention_mask=mask, position_ids=pos, use_cache=True, **{key: past}
-            )
-            past = output_cache(out)
-            cur = out.logits[:, -1].float().argmax(-1)[:, None]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            pos = pos[:, -1:] + 1
 
 
 def main(argv: list[str] | None = None) -> None:

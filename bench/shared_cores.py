@@ -8,7 +8,7 @@ worker's wall time over the solo time of the same setting (goal: at most about 2
 
 Settings compared (environment of each worker):
 
-- ``torch default``: what a user gets with nothing set (OMP_WAIT_POLICY and thread count unset);
+- ``torch default``: what a user gets with nothing set (obliviate's default too);
 - ``OBLIVIATE_THREADS=shared``: the passive wait policy ``import obliviate`` then sets;
 - ``OMP_WAIT_POLICY=ACTIVE``: OpenMP threads spin while they wait (the worst case);
 - ``1 thread each``: OMP_NUM_THREADS=1, the manual fix.
@@ -62,7 +62,7 @@ CLEAR = (
 def settings() -> dict[str, dict[str, str]]:
     base = {k: v for k, v in os.environ.items() if k not in CLEAR}
     return {
-        "torch default": {**base, "OBLIVIATE_THREADS": "torch"},
+        "torch default": base,
         "OBLIVIATE_THREADS=shared": {**base, "OBLIVIATE_THREADS": "shared"},
         "OMP_WAIT_POLICY=ACTIVE": {**base, "OMP_WAIT_POLICY": "ACTIVE"},
         "1 thread each": {**base, "OMP_NUM_THREADS": "1"},

@@ -42,7 +42,7 @@ from obliviate.results import (
     update_run,
 )
 from obliviate.scoring import CachedScorer, ModelScorer, Scorer, scorer_precision
-from obliviate.scoring.shard import current_shard
+from obliviate.scoring.shard import Shard, current_shard
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +186,11 @@ def plan_metrics(
     return EvalPlan(list(ordered.values()), skipped, name)
 
 
-def make_scorer(source: Any, options: EvalOptions, model: Any = None) -> tuple[CachedScorer, Any, str]:
-    """A CachedScorer over a Scorer or a LoadedModel, the model for GradNorm (or None), a name."""
+def make_scorer(
+    source: Any, options: EvalOptions, model: Any = None, shard: Shard | None = None
+) -> tuple[CachedScorer, Any, str]:
+    """A CachedScorer over a Scorer or a LoadedModel (its batches split by ``shard``), the model for
+    GradNorm (or None), a name."""
     from obliviate.data.formatting import PromptFormatter
 
     if isinstance(source, CachedScorer):
@@ -202,7 +205,6 @@ def make_scorer(source: Any, options: EvalOptions, model: Any = None) -> tuple[C
             else PromptFormatter(source.tokenizer, options.prompt_format)
         )
         bf16 = {"auto": None, "bf16": True, "fp32": False}[options.precision]
-        shard = current_shard()  # several launched processes share the batches
         cached = CachedScorer(
             ModelScorer(source.model, source.tokenizer, formatter, batch_size=options.batch_size, bf16=bf16, shard=shard)
         )
@@ -279,8 +281,8 @@ def evaluate(
     options.validate()
     ref = load_reference(reference) if reference is not None else None
     setup = plan_metrics(task, plan, metrics, ref)
-    scorer, model, model_name = make_scorer(scorer_or_model, options, model)
-    shard = getattr(scorer.inner, "shard", None)  # launched processes compute alike; the first writes
+    shard = current_shard()  # launched processes share a model's batches and compute alike; the first writes
+    scorer, model, model_name = make_scorer(scorer_or_model, options, model, shard)
     write_out = out if shard is None or shard.rank == 0 else None
     data = load_run(out, missing_ok=True) if out is not None else {}
     if overwrite:

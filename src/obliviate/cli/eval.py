@@ -13,7 +13,6 @@ is checked before the model loads.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from obliviate.errors import ConfigError
@@ -84,11 +83,12 @@ def run(args: argparse.Namespace, extra: list[str] | None = None) -> int:
     from rich.console import Console
 
     from obliviate.runs import evaluate
+    from obliviate.scoring.shard import is_first_process
 
     options, benchmark_options = parse_options(extra or [])
     results = evaluate(args.model, args.benchmark, args.reference, args.out, plan=args.plan, metrics=args.metrics,
                        options=options, benchmark_options=benchmark_options, overwrite=args.overwrite)
-    if int(os.environ.get("RANK", "0") or 0) == 0:  # under accelerate launch, the first process reports
+    if is_first_process():  # under accelerate launch, the first process reports
         console = Console()
         console.print(summary_table(results, f"{args.model} on {results.data.get('eval', {}).get('benchmark', args.benchmark)}"))
         console.print(f"wrote {results.path}")

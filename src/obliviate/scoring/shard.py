@@ -52,6 +52,11 @@ def launched_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", "1") or 1)
 
 
+def is_first_process() -> bool:
+    """Whether this is the first (or only) launched process: the one that reports."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
 def current_shard() -> Shard | None:
     """This process's shard when several were launched, starting their process group; else None."""
     if launched_processes() <= 1:
