@@ -266,6 +266,60 @@ def test_a_model_whose_cache_cannot_be_shared_is_scored_whole(
         np.testing.assert_allclose(y.logprobs, x.logprobs, atol=1e-6)
 
 
+def test_weights_cast_once_score_and_generate_as_autocast_does(
+    models: dict[str, LoadedModel], task: UnlearningTask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linear weights cast to bf16 once per call give autocast's own numbers, and are put back."""
+    from obliviate.training.precision import bf16_autocast
+
+    loaded = models["target"]
+    model = loaded.model
+    before = {n: p for n, p in model.named_parameters()}
+    fast = ModelScorer(model, loaded.tokenizer, batch_size=4, bf16=True)
+    plain = ModelScorer(model, loaded.tokenizer, batch_size=4, bf16=True)
+    monkeypatch.setattr(plain, "_autocast", lambda: bf16_autocast(plain.device, True))
+    fmt = fast.formatter
+    requests = [ScoreRequest(fmt.prompt(q.question), fmt.answer(a)) for q in task.forget[:4] for a in (q.answer, *q.perturbed_answers)]
+    requests.append(fast.text_request(task.retain[1].answer))
+    for x, y in zip(plain.score(requests, vocab_stats=True), fast.score(requests, vocab_stats=True), strict=True):
+        np.testing.assert_array_equal(y.logprobs, x.logprobs)  # the same bf16 operands into the same kernels
+        np.testing.assert_array_equal(y.mean, x.mean)
+        np.testing.assert_array_equal(y.var, x.var)
+    prompts = [fmt.prompt(q.question) for q in task.forget[:4]]
+    assert fast.generate(prompts, max_new_tokens=12) == plain.generate(prompts, max_new_tokens=12)
+    after = {n: p for n, p in model.named_parameters()}
+    assert after.keys() == before.keys() and all(after[n] is before[n] for n in before)
+    assert all(p.dtype == torch.float32 for p in after.values())
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # still tied
+
+
+def test_output_head_on_answer_positions_only_scores_as_every_position(
+    models: dict[str, LoadedModel], task: UnlearningTask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = models["target"]
+    head_rows = {"n": 0}
+
+    def count(module: Any, args: Any) -> None:
+        head_rows["n"] += args[0].shape[0] * args[0].shape[1]
+
+    few = ModelScorer(loaded.model, loaded.tokenizer, batch_size=4, bf16=False, share_prompts=False)
+    every = ModelScorer(loaded.model, loaded.tokenizer, batch_size=4, bf16=False, share_prompts=False)
+    monkeypatch.setattr(every, "_keeps_logits", lambda: False)
+    requests = [every.qa_request(q.question, q.answer) for q in task.forget[:6]] + [every.text_request(task.retain[0].answer)]
+    handle = loaded.model.get_output_embeddings().register_forward_pre_hook(count)
+    try:
+        a = every.score(requests, vocab_stats=True)
+        rows_every, head_rows["n"] = head_rows["n"], 0
+        b = few.score(requests, vocab_stats=True)
+    finally:
+        handle.remove()
+    assert head_rows["n"] < 0.8 * rows_every
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(y.token_ids, x.token_ids)
+        np.testing.assert_allclose(y.logprobs, x.logprobs, atol=1e-5)
+        np.testing.assert_allclose(y.mean, x.mean, atol=1e-5)
+
+
 def test_resume_skips_metrics_already_in_the_run(
     models: dict[str, LoadedModel], task: UnlearningTask, tmp_path: Path
 ) -> None:

@@ -88,9 +88,10 @@ class ModelScorer(Scorer):
         self.n_generated = 0
 
     def _autocast(self) -> Any:
-        from obliviate.training.precision import bf16_autocast
+        """bf16 autocast with the linear weights cast once per call (:func:`~obliviate.training.precision.inference_autocast`)."""
+        from obliviate.training.precision import inference_autocast
 
-        return bf16_autocast(self.device, bool(self.bf16))
+        return inference_autocast(self.model, self.device, bool(self.bf16))
 
     def _logits(self, input_ids: Any, attention_mask: Any) -> Any:
         """Next-token logits for every position; inference-time methods override this."""
@@ -103,16 +104,20 @@ class ModelScorer(Scorer):
     def _mine(self, batch_index: int) -> bool:
         return self.shard is None or self.shard.mine(batch_index)
 
-    def _can_share(self) -> bool:
-        """Prompt sharing needs the plain forward (no overridden ``_logits``) and ``logits_to_keep``."""
+    def _keeps_logits(self) -> bool:
+        """Whether the forward is the plain one (no overridden ``_logits``) and takes ``logits_to_keep``."""
         import inspect
 
-        if not self.share_prompts or type(self)._logits is not ModelScorer._logits:
+        if type(self)._logits is not ModelScorer._logits:
             return False
         try:
             return "logits_to_keep" in inspect.signature(self.model.forward).parameters
         except (TypeError, ValueError):
             return False
+
+    def _can_share(self) -> bool:
+        """Prompt sharing needs the plain forward and ``logits_to_keep``."""
+        return self.share_prompts and self._keeps_logits()
 
     def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
         import torch
@@ -148,13 +153,21 @@ class ModelScorer(Scorer):
     def _score_whole(self, encoded: list[Encoded], rows: list[int], results: list, vocab_stats: bool) -> None:
         """Score each sequence in one forward pass (batches of similar length, right-padded)."""
         order = sorted(rows, key=lambda i: len(encoded[i].input_ids))
+        keep = self._keeps_logits()
         for start in range(0, len(order), self.batch_size):
             if not self._mine(start // self.batch_size):
                 continue
             idx = order[start : start + self.batch_size]
             batch = collate([encoded[i] for i in idx], self._pad, side="right")
-            logits = self._logits(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
-            labels = batch["labels"][:, 1:].to(self.device)
+            ids, mask = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+            # The output head runs only from the earliest answer's predicting position (right
+            # padding: the kept positions are the last ones); prompt positions need no logits.
+            first = max(1, min(_prompt_length(encoded[i]) for i in idx)) if keep else 1
+            if keep:
+                logits = self.model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.shape[1] - first + 1).logits
+            else:
+                logits = self._logits(ids, mask)[:, first - 1 :]
+            labels = batch["labels"][:, first:].to(self.device)
             answer = labels != IGNORE_INDEX
             self._finish(logits[:, :-1][answer], labels[answer], answer.sum(-1).tolist(), idx, results, vocab_stats)
 
@@ -274,8 +287,9 @@ class ModelScorer(Scorer):
         position = (mask.cumsum(-1) - 1).clamp_min(0)
         past, key = None, cache_keyword(self.model)
         cur_ids, cur_pos = ids, position
+        keep = {"logits_to_keep": 1} if self._keeps_logits() else {}  # only the last position is read
         for _ in range(max_new_tokens):
-            out = self.model(input_ids=cur_ids, attention_mask=mask, position_ids=cur_pos, use_cache=True, **{key: past})
+            out = self.model(input_ids=cur_ids, attention_mask=mask, position_ids=cur_pos, use_cache=True, **{key: past}, **keep)
             past = output_cache(out)
             logits = self._adjust_next_logits(out.logits[:, -1].float(), ids, mask, generated)
             nxt = logits.argmax(-1)
