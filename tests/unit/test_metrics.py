@@ -310,6 +310,33 @@ def test_gradient_norm_of_a_bias_only_model() -> None:
         METRICS.get("mia_gradnorm")("forget").compute(ctx)
 
 
+def test_bf16_gradient_norms_equal_those_of_autocast_casting_every_pass(tiny_trained: Any) -> None:
+    """GradNorm under bf16 takes each linear layer's gradient from a bf16 copy cast once: the same norms."""
+    import torch
+
+    from obliviate.data.formatting import PromptFormatter, encode_pair
+    from obliviate.training.precision import bf16_autocast
+
+    model = tiny_trained.model()
+    formatter = PromptFormatter(tiny_trained.tokenizer)
+    records = tiny_trained.task.forget[:3]
+    requests = [ScoreRequest(formatter.prompt(r.question), formatter.answer(r.answer)) for r in records]
+    expected = []
+    for p in model.parameters():
+        p.requires_grad_(True)
+    for r in requests:  # the plain autocast pass: every weight cast on the forward, cast back on the backward
+        enc = encode_pair(formatter, r.prompt, r.answer, 512, add_end=r.add_end)
+        model.zero_grad(set_to_none=True)
+        with bf16_autocast("cpu"):
+            logits = model(input_ids=torch.tensor([enc.input_ids])).logits[:, :-1].float()
+        torch.nn.functional.cross_entropy(logits[0], torch.tensor(enc.labels[1:]), ignore_index=-100).backward()
+        expected.append(float(torch.stack([p.grad.float().norm(2) for p in model.parameters()]).mean()))
+    model.zero_grad(set_to_none=True)
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # the tied case is covered
+    assert gradient_norms(model, formatter, requests, bf16=True) == expected
+    assert all(p.grad is None for p in model.parameters())
+
+
 def test_nonmember_split_pairs_bios_with_holdout_bios() -> None:
     task = make_task(forget=MEMBERS, holdout=NONMEMBERS, forget_bio=[Text("x", id="x")],
                      holdout_bio=[Text("y", id="y")], privleak_forget=[Text("z", id="z")])

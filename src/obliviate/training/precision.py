@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Literal
 
 BF16Setting = Literal["auto", "on", "off"]
@@ -35,8 +37,6 @@ def bf16_autocast(device: Any, enabled: bool = True) -> Any:
     The one place obliviate builds an autocast, so training, reference caches, scoring and
     gradient passes run under the same numerics.
     """
-    import contextlib
-
     import torch
 
     if not enabled:
@@ -49,47 +49,53 @@ def inference_autocast(model: Any, device: Any, enabled: bool = True) -> Any:
 
     Under autocast every ``nn.Linear`` casts its fp32 weight (and bias) to bf16 on each call, and
     on CPU nothing caches that cast: a decoding step of SmolLM2-135M spends about 40 % of its time
-    re-casting weights. Inside this context each such layer holds a bf16 copy instead (cast by the
-    same round-to-nearest rule), so every matmul sees the very operands autocast would give it and
-    the results are identical; other modules (embeddings, norms) keep their fp32 weights, and a
-    weight tied to an embedding stays fp32 there. The original parameters are put back on exit.
-    Costs 2 bytes per linear weight for the context's duration. Only for inference (the copies
-    take no gradient); disabled, it is a no-op.
+    re-casting weights. Inside this context each such layer holds a bf16 copy instead (see
+    :func:`bf16_linear_weights`), so every matmul sees the very operands autocast would give it and
+    the results are identical. Disabled, it is a no-op.
     """
-    import contextlib
-
     if not enabled:
         return contextlib.nullcontext()
     stack = contextlib.ExitStack()
     stack.enter_context(bf16_autocast(device, True))
-    stack.enter_context(_bf16_linear_weights(model))
+    stack.enter_context(bf16_linear_weights(model))
     return stack
 
 
-def _bf16_linear_weights(model: Any) -> Any:
-    import contextlib
+@contextlib.contextmanager
+def bf16_linear_weights(model: Any, trainable: bool = False) -> Iterator[dict[int, Any]]:
+    """Give each ``nn.Linear`` of ``model`` a bf16 copy of its fp32 weight and bias for the context.
 
+    The copy is cast by the rule autocast uses (round to nearest), so under bf16 autocast the
+    layer computes exactly what it computed before, without casting on every call. Other modules
+    (embeddings, norms) keep their fp32 weights, so a weight tied to an embedding stays fp32
+    there; quantized or already low-precision weights are left alone. The original parameters are
+    put back on exit. Costs 2 bytes per linear weight for the context's duration.
+
+    Args:
+        model: the module whose linear layers to swap.
+        trainable: the copies take gradients (a backward pass then fills each copy's bf16
+            ``.grad``, which autocast would have cast to fp32 into the original's).
+
+    Yields:
+        ``id(original parameter) -> its bf16 copy``.
+    """
     import torch
 
-    @contextlib.contextmanager
-    def swap() -> Any:
-        saved: list[tuple[Any, str, Any]] = []
-        casts: dict[int, Any] = {}  # one bf16 copy per shared fp32 tensor
-        try:
-            for module in model.modules():
-                if not isinstance(module, torch.nn.Linear):
+    saved: list[tuple[Any, str, Any]] = []
+    casts: dict[int, Any] = {}  # one bf16 copy per fp32 tensor, however many layers share it
+    try:
+        for module in model.modules():
+            if not isinstance(module, torch.nn.Linear):
+                continue
+            for name in ("weight", "bias"):
+                p = module._parameters.get(name)
+                if type(p) is not torch.nn.Parameter or p.dtype != torch.float32:
                     continue
-                for name in ("weight", "bias"):
-                    p = module._parameters.get(name)
-                    if type(p) is not torch.nn.Parameter or p.dtype != torch.float32:
-                        continue  # quantized or already low-precision weights are left alone
-                    if id(p) not in casts:
-                        casts[id(p)] = torch.nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=False)
-                    saved.append((module, name, p))
-                    module._parameters[name] = casts[id(p)]
-            yield
-        finally:
-            for module, name, p in reversed(saved):
-                module._parameters[name] = p
-
-    return swap()
+                if id(p) not in casts:
+                    casts[id(p)] = torch.nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=trainable)
+                saved.append((module, name, p))
+                module._parameters[name] = casts[id(p)]
+        yield casts
+    finally:
+        for module, name, p in reversed(saved):
+            module._parameters[name] = p
