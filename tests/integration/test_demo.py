@@ -44,9 +44,9 @@ def test_demo_settings_of_a_method_give_way_to_the_users():
     from obliviate.demo import DemoConfig
 
     cfg = DemoConfig()
-    assert cfg.unlearn_options("simnpo") == {"method": {"c_npo": 1.0}, "train": {"epochs": 3, "lr": 2e-4}}
+    assert cfg.unlearn_options("simnpo") == {"method": {"c_npo": 1.0}, "train": {"epochs": 2, "lr": 3e-4}}
     mine = DemoConfig(method_options={"simnpo": {"c_npo": 0.125, "train": {"lr": 1e-5}}})
-    assert mine.unlearn_options("simnpo") == {"method": {"c_npo": 0.125}, "train": {"epochs": 3, "lr": 1e-5}}
+    assert mine.unlearn_options("simnpo") == {"method": {"c_npo": 0.125}, "train": {"epochs": 2, "lr": 1e-5}}
     assert DemoConfig().unlearn_options("rmu") == {}  # a method without demo settings runs its own defaults
 
 

@@ -52,3 +52,22 @@ def test_bad_model_specs_fail_fast(tmp_path, monkeypatch):
         resolve_model(tmp_path)
     with pytest.raises(ModelError, match="registered model"):
         resolve_model("./does/not/exist")
+
+
+def test_default_device_is_this_process_s_gpu_or_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from obliviate.models.io import default_device, load_model
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert default_device() == "cuda:1"  # one GPU per launched process
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert default_device() == "cuda:1"  # more processes than GPUs share them
+    monkeypatch.delenv("LOCAL_RANK")
+    assert default_device() == "cuda:0"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert default_device() == "cpu"
+    assert next(load_model("tiny", device="cpu").model.parameters()).device.type == "cpu"

@@ -193,6 +193,7 @@ def load_model(
     dtype: Any = None,
     trust_remote_code: bool = False,
     tokenizer_only: bool = False,
+    device: Any = None,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer.
 
@@ -201,6 +202,8 @@ def load_model(
         dtype: torch dtype of the weights (default float32: training runs under autocast).
         trust_remote_code: allow a model folder's own Python code (off unless asked).
         tokenizer_only: skip the weights.
+        device: where to put the weights (default: the CPU; :func:`default_device` is this
+            process's accelerator).
     """
     import torch
     import transformers
@@ -213,7 +216,7 @@ def load_model(
         entry = MODELS.get(resolved)()
         if isinstance(entry, tuple):  # an in-memory model (tiny)
             model, tokenizer = entry
-            return LoadedModel(model.to(dtype), tokenizer, MODELS.canonical(resolved), None)
+            return LoadedModel(model.to(device or "cpu", dtype), tokenizer, MODELS.canonical(resolved), None)
         resolved = Path(entry)
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved, trust_remote_code=trust_remote_code)
@@ -236,10 +239,27 @@ def load_model(
         raise ModelError(f"could not load model {spec!s}: {e}.{hint}") from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if model is not None and device is not None:
+        model.to(device)
     meta: dict[str, Any] = {}
     if isinstance(resolved, Path) and (resolved / MODEL_META).is_file():
         meta = json.loads((resolved / MODEL_META).read_text(encoding="utf-8"))
     return LoadedModel(model, tokenizer, str(spec), str(resolved) if isinstance(resolved, Path) else None, meta)
+
+
+def default_device() -> str:
+    """This process's accelerator: ``cuda:LOCAL_RANK`` where CUDA is available (one GPU per
+    launched process), else ``mps`` on Apple silicon, else ``cpu``."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0') or 0) % torch.cuda.device_count()}"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
 
 
 def model_fingerprint(model: Any) -> str:

@@ -31,7 +31,7 @@ def evaluate(
     """Evaluate a model on a benchmark's metric plan, checking everything before the model loads.
 
     Args:
-        model: a model spec, a loaded model (``run.model``) or any Scorer (an inference-time method).
+        model: a model spec (loaded onto this process's accelerator, :func:`~obliviate.models.io.default_device`), a loaded model (``run.model``) or any Scorer (an inference-time method).
         benchmark: a prepared benchmark folder, a registered benchmark name, or a task.
         reference: the retain-only model's run (folder, run.json, or its record); never a model.
         out: the run folder whose run.json receives the results (None: in memory only). A
@@ -49,7 +49,7 @@ def evaluate(
     from obliviate.evaluation import evaluate as run_evaluation
     from obliviate.evaluation import plan_metrics
     from obliviate.metrics.base import EvalOptions
-    from obliviate.models.io import check_prompt_format, load_model, resolve_model
+    from obliviate.models.io import check_prompt_format, default_device, load_model, resolve_model
     from obliviate.results import load_reference
 
     if options is not None and not isinstance(options, EvalOptions | dict):
@@ -91,7 +91,7 @@ def evaluate(
                     f"--out {target} is the input folder {inp} (or inside it): obliviate never writes into "
                     "its inputs; choose another --out, e.g. a run folder beside the model"
                 )
-    if isinstance(model, str | os.PathLike):
-        model = load_model(model)
+    if isinstance(model, str | os.PathLike):  # a model given by name runs on this process's accelerator
+        model = load_model(model, device=default_device())
     return run_evaluation(model, task, plan=plan, reference=reference, out=out,
                           metrics=selected, options=options, overwrite=overwrite)
