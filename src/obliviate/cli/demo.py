@@ -24,8 +24,10 @@ LEGEND = (
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    from obliviate.demo import DEFAULT_METHODS
+
     p = sub.add_parser(name, help=help_text, description=help_text + ". Options of a method are dotted: --npo.beta 0.2.")
-    p.add_argument("--methods", default="grad_diff,npo,simnpo", help="comma-separated methods (obliviate ls methods)")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated methods (obliviate ls methods)")
     p.add_argument("--forget", default="forget10", choices=("forget01", "forget05", "forget10"), help="forget split")
     p.add_argument("--profile", default="fast", choices=("fast", "full"), help="fast: utility subsets; full: every item")
     p.add_argument("--model", default="smollm2-135m", help="the model to prepare and unlearn")
