@@ -331,11 +331,13 @@ def is_complete(
 ) -> bool:
     """Whether ``out/run.json`` already holds every metric of the plan (so no model need load).
 
-    A metric the plan skips (its data or reference is absent) counts as done.
+    A metric the plan skips (its data or reference is absent) counts as done, and so does one the
+    stored evaluation recorded as skipped (``eval.gradnorm_items 0``: a skip of the options it ran
+    with, which the caller keys the folder by).
     """
     data = load_run(out, missing_ok=True)
     ref = load_reference(reference) if reference is not None else None
-    return not _pending(plan_metrics(task, plan, None, ref), data.get("metrics", {}))
+    return not _pending(plan_metrics(task, plan, None, ref), {**data.get("skipped", {}), **data.get("metrics", {})})
 
 
 def _pending(setup: EvalPlan, done: Mapping[str, Any]) -> list[Metric]:

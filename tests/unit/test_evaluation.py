@@ -211,6 +211,26 @@ def test_batched_generation_equals_one_at_a_time(models: dict[str, LoadedModel],
     assert all(batched)
 
 
+def score_counting(module: Any, scorers: Sequence[ModelScorer], requests: list[ScoreRequest]) -> list[tuple[list, int]]:
+    """Each scorer's scores of ``requests`` (with vocabulary statistics) and the token positions
+    ``module`` ran on meanwhile (counted by a forward pre-hook)."""
+    seen = {"n": 0}
+
+    def count(mod: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        x = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
+        seen["n"] += x.shape[0] * x.shape[1]
+
+    handle = module.register_forward_pre_hook(count, with_kwargs=True)
+    out = []
+    try:
+        for scorer in scorers:
+            seen["n"] = 0
+            out.append((scorer.score(requests, vocab_stats=True), seen["n"]))
+    finally:
+        handle.remove()
+    return out
+
+
 def test_shared_prompts_score_as_whole_sequences(models: dict[str, LoadedModel], task: UnlearningTask) -> None:
     """A prompt run once, with each answer on its key/value cache, scores as the whole sequences do."""
     loaded = models["target"]
@@ -224,21 +244,10 @@ def test_shared_prompts_score_as_whole_sequences(models: dict[str, LoadedModel],
     ]
     # Requests with a prompt of their own and raw text take the whole-sequence path in both.
     requests += [whole.qa_request(task.retain[0].question, task.retain[0].answer), whole.text_request(task.retain[1].answer)]
-    tokens = {"n": 0}
-
-    def count(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
-        tokens["n"] += kwargs["input_ids"].numel()
-
-    handle = loaded.model.register_forward_pre_hook(count, with_kwargs=True)
-    try:
-        a = whole.score(requests, vocab_stats=True)
-        whole_tokens, tokens["n"] = tokens["n"], 0
-        b = shared.score(requests, vocab_stats=True)
-    finally:
-        handle.remove()
+    (a, whole_tokens), (b, shared_tokens) = score_counting(loaded.model, [whole, shared], requests)
     assert shared._can_share()
-    print(f"\nshared prompts: {tokens['n']} tokens run instead of {whole_tokens}")
-    assert tokens["n"] < 0.8 * whole_tokens
+    print(f"\nshared prompts: {shared_tokens} tokens run instead of {whole_tokens}")
+    assert shared_tokens < 0.8 * whole_tokens
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(y.token_ids, x.token_ids)
         np.testing.assert_allclose(y.logprobs, x.logprobs, atol=1e-4)
@@ -297,23 +306,12 @@ def test_output_head_on_answer_positions_only_scores_as_every_position(
     models: dict[str, LoadedModel], task: UnlearningTask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded = models["target"]
-    head_rows = {"n": 0}
-
-    def count(module: Any, args: Any) -> None:
-        head_rows["n"] += args[0].shape[0] * args[0].shape[1]
-
     few = ModelScorer(loaded.model, loaded.tokenizer, batch_size=4, bf16=False, share_prompts=False)
     every = ModelScorer(loaded.model, loaded.tokenizer, batch_size=4, bf16=False, share_prompts=False)
     monkeypatch.setattr(every, "_keeps_logits", lambda: False)
     requests = [every.qa_request(q.question, q.answer) for q in task.forget[:6]] + [every.text_request(task.retain[0].answer)]
-    handle = loaded.model.get_output_embeddings().register_forward_pre_hook(count)
-    try:
-        a = every.score(requests, vocab_stats=True)
-        rows_every, head_rows["n"] = head_rows["n"], 0
-        b = few.score(requests, vocab_stats=True)
-    finally:
-        handle.remove()
-    assert head_rows["n"] < 0.8 * rows_every
+    (a, rows_every), (b, rows_few) = score_counting(loaded.model.get_output_embeddings(), [every, few], requests)
+    assert rows_few < 0.8 * rows_every
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(y.token_ids, x.token_ids)
         np.testing.assert_allclose(y.logprobs, x.logprobs, atol=1e-5)
