@@ -266,9 +266,8 @@ def gradient_norms(
                     labels_list[-1] = IGNORE_INDEX
                 ids = torch.tensor([enc.input_ids], device=device)
                 labels = torch.tensor([labels_list], device=device)
-                model.zero_grad(set_to_none=True)
-                for c in copies.values():
-                    c.grad = None
+                for t in (*params, *copies.values()):  # the originals are out of the model while swapped
+                    t.grad = None
                 with torch.enable_grad():
                     with bf16_autocast(device, bf16):
                         logits = model(input_ids=ids).logits[:, :-1].float()
@@ -289,8 +288,8 @@ def gradient_norms(
                     raise DataError(f"the GradNorm attack got a non-finite gradient norm for prompt {r.prompt[:60]!r}")
                 norms.append(value)
         finally:
-            model.zero_grad(set_to_none=True)
             for p, flag in zip(params, saved):
+                p.grad = None
                 p.requires_grad_(flag)
             model.train(was_training)
     return norms
