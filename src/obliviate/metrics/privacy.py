@@ -248,17 +248,15 @@ def gradient_norms(
     device = params[0].device
     norms: list[float] = []
     model.eval()
-    with contextlib.ExitStack() as stack:
-        # Under bf16 the linear layers hold trainable bf16 copies of their weights (autocast's
-        # own operands, cast once, not on every pass); a parameter's gradient is then its copy's
-        # bf16 gradient in fp32 (exactly what autocast's cast back gives), plus, for a weight
-        # tied to an embedding, the embedding's own part: the same sum autograd accumulates.
-        copies: dict[int, Any] = {}
-        try:
-            for p in params:
-                p.requires_grad_(True)
-            if bf16:
-                copies = stack.enter_context(bf16_linear_weights(model, trainable=True))
+    # Under bf16 the linear layers hold trainable bf16 copies of their weights (autocast's own
+    # operands, cast once, not on every pass); a parameter's gradient is then its copy's bf16
+    # gradient in fp32 (exactly what autocast's cast back gives), plus, for a weight tied to an
+    # embedding, the embedding's own part: the same sum autograd accumulates.
+    swapped = bf16_linear_weights(model, trainable=True) if bf16 else contextlib.nullcontext({})
+    try:
+        for p in params:
+            p.requires_grad_(True)
+        with swapped as copies:
             for i, r in enumerate(requests):
                 enc = encode_pair(formatter, r.prompt, r.answer, max_length, add_end=r.add_end)
                 labels_list = list(enc.labels)
@@ -277,8 +275,7 @@ def gradient_norms(
                     loss.backward()
                 grads = []
                 for p in params:
-                    g = p.grad
-                    c = copies.get(id(p))
+                    g, c = p.grad, copies.get(id(p))
                     if c is not None and c.grad is not None:
                         g = c.grad.float() if g is None else g + c.grad.float()
                     if g is not None:
@@ -287,11 +284,11 @@ def gradient_norms(
                 if not math.isfinite(value):
                     raise DataError(f"the GradNorm attack got a non-finite gradient norm for prompt {r.prompt[:60]!r}")
                 norms.append(value)
-        finally:
-            for p, flag in zip(params, saved):
-                p.grad = None
-                p.requires_grad_(flag)
-            model.train(was_training)
+    finally:
+        for p, flag in zip(params, saved):
+            p.grad = None
+            p.requires_grad_(flag)
+        model.train(was_training)
     return norms
 
 

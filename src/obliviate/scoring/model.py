@@ -162,11 +162,11 @@ class ModelScorer(Scorer):
             ids, mask = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
             # The output head runs only from the earliest answer's predicting position (right
             # padding: the kept positions are the last ones); prompt positions need no logits.
-            first = max(1, min(_prompt_length(encoded[i]) for i in idx)) if keep else 1
             if keep:
+                first = max(1, min(_prompt_length(encoded[i]) for i in idx))
                 logits = self.model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.shape[1] - first + 1).logits
             else:
-                logits = self._logits(ids, mask)[:, first - 1 :]
+                first, logits = 1, self._logits(ids, mask)
             labels = batch["labels"][:, first:].to(self.device)
             answer = labels != IGNORE_INDEX
             self._finish(logits[:, :-1][answer], labels[answer], answer.sum(-1).tolist(), idx, results, vocab_stats)
