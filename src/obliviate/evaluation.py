@@ -192,11 +192,11 @@ def make_scorer(
     """A CachedScorer over a Scorer or a LoadedModel (its batches split by ``shard``), the model for
     GradNorm (or None), a name."""
     from obliviate.data.formatting import PromptFormatter
+    from obliviate.scoring.vllm import with_backend
 
-    if isinstance(source, CachedScorer):
-        cached = source
-    elif isinstance(source, Scorer):
-        cached = CachedScorer(source)
+    if isinstance(source, Scorer):
+        with_backend(source, None, options.backend, options.vllm_gpu_memory)  # a scorer generates itself: hf only
+        cached = source if isinstance(source, CachedScorer) else CachedScorer(source)
     elif hasattr(source, "model") and hasattr(source, "tokenizer"):
         # A LoadedModel knows the prompt format it was fine-tuned with; "auto" uses it.
         formatter = (
@@ -205,9 +205,8 @@ def make_scorer(
             else PromptFormatter(source.tokenizer, options.prompt_format)
         )
         bf16 = {"auto": None, "bf16": True, "fp32": False}[options.precision]
-        cached = CachedScorer(
-            ModelScorer(source.model, source.tokenizer, formatter, batch_size=options.batch_size, bf16=bf16, shard=shard)
-        )
+        scorer = ModelScorer(source.model, source.tokenizer, formatter, batch_size=options.batch_size, bf16=bf16, shard=shard)
+        cached = CachedScorer(with_backend(scorer, source, options.backend, options.vllm_gpu_memory))
         model = source.model if model is None else model
     else:
         raise ConfigError(

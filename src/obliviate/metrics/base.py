@@ -54,6 +54,8 @@ class EvalOptions:
     prompt_format: Literal["auto", "chat", "plain"] = "auto"  # how questions are shown: chat, plain or auto (the model's recorded format); match the fine-tuning
     end_token: Literal["drop", "keep"] = "drop"  # on QA, EM, ES, Min-K%, Min-K%++ and GradNorm leave out the end token's prediction (drop: open-unlearning's "ignore eos prediction") or count it (keep)
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # forward passes under bf16 autocast (auto: where the CPU/GPU has fast bf16) or in fp32; run.json records what ran
+    backend: Literal["hf", "vllm"] = "hf"  # greedy generation by transformers (hf) or by a vLLM engine over the model's folder (vllm: a CUDA GPU and pip install vllm); scoring is always transformers'
+    vllm_gpu_memory: float = 0.5  # fraction of the GPU's memory the vLLM engine may take (the scored model shares the GPU)
 
     def validate(self) -> None:
         """Raise ConfigError on values that cannot work, before any model loads."""
@@ -65,6 +67,14 @@ class EvalOptions:
                 raise ConfigError(f"eval.{name} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 < self.k <= 1.0:
             raise ConfigError(f"eval.k must be a fraction in (0, 1], got {self.k}; MUSE uses 0.4")
+        if self.backend not in ("hf", "vllm"):
+            raise ConfigError(f"eval.backend is hf or vllm, got {self.backend!r}")
+        if not 0.0 < self.vllm_gpu_memory < 1.0:
+            raise ConfigError(f"eval.vllm_gpu_memory must be a fraction in (0, 1), got {self.vllm_gpu_memory}")
+        if self.backend == "vllm":
+            from obliviate.scoring.vllm import check_vllm_usable
+
+            check_vllm_usable()
 
 
 class GenRequest(NamedTuple):
