@@ -30,6 +30,7 @@ from obliviate.metrics.base import (
     MetricSkipped,
     group_generations,
 )
+from obliviate.models.io import placement
 from obliviate.results import (
     Results,
     check_same_evaluation,
@@ -305,6 +306,7 @@ def evaluate(
         "model": model_name,
         "precision": scorer_precision(scorer),
         "processes": 1 if shard is None else shard.world,
+        "placement": placement(model) if model is not None else None,  # {device: modules} (eval.device_map)
         "identity": identity,
         "seconds": seconds,
     }

@@ -16,6 +16,7 @@ Metrics never touch ``model.forward``; the one exception is the gradient-norm at
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -55,6 +56,8 @@ class EvalOptions:
     end_token: Literal["drop", "keep"] = "drop"  # on QA, EM, ES, Min-K%, Min-K%++ and GradNorm leave out the end token's prediction (drop: open-unlearning's "ignore eos prediction") or count it (keep)
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # forward passes under bf16 autocast (auto: where the CPU/GPU has fast bf16) or in fp32; run.json records what ran
     backend: Literal["hf", "vllm"] = "hf"  # greedy generation by transformers (hf) or by a vLLM engine over the model's folder (vllm: a CUDA GPU and pip install vllm); scoring is always transformers'
+    device_map: Literal["none", "auto", "balanced", "sequential"] = "none"  # a model given by name or folder: on this process's accelerator (none), or its layers spread over the GPUs, the CPU and disk (accelerate's big-model loading, for a model larger than one device)
+    max_memory: str = ""  # with device_map, the most each device may hold: "0=20GiB,1=20GiB,cpu=60GiB" (empty: what is free)
     vllm_gpu_memory: float = 0.5  # fraction of the GPU's memory the vLLM engine may take (the scored model shares the GPU)
 
     def validate(self) -> None:
@@ -71,10 +74,31 @@ class EvalOptions:
             raise ConfigError(f"eval.backend is hf or vllm, got {self.backend!r}")
         if not 0.0 < self.vllm_gpu_memory < 1.0:
             raise ConfigError(f"eval.vllm_gpu_memory must be a fraction in (0, 1), got {self.vllm_gpu_memory}")
+        self.memory_limits()
+        if self.device_map != "none" and self.backend != "hf":
+            raise ConfigError("eval.device_map spreads a transformers model over devices; the vLLM backend places its own (use one or the other)")
         if self.backend == "vllm":
             from obliviate.scoring.vllm import check_vllm_usable
 
             check_vllm_usable()
+
+
+    def memory_limits(self) -> dict[int | str, str] | None:
+        """``max_memory`` as accelerate takes it (``{0: "20GiB", "cpu": "60GiB"}``), or None."""
+        if not self.max_memory.strip():
+            return None
+        if self.device_map == "none":
+            raise ConfigError("eval.max_memory limits what eval.device_map places on each device; set --eval.device_map auto too")
+        limits: dict[int | str, str] = {}
+        for part in self.max_memory.split(","):
+            device, sep, size = (x.strip() for x in part.partition("="))
+            size_ok = re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B)?", size, flags=re.IGNORECASE) is not None
+            if not sep or not size_ok or not (device.isdigit() or device in ("cpu", "mps")):
+                raise ConfigError(
+                    f"eval.max_memory takes DEVICE=SIZE pairs such as 0=20GiB,cpu=60GiB (a GPU index, cpu or mps), got {part!r}"
+                )
+            limits[int(device) if device.isdigit() else device] = size
+        return limits
 
 
 class GenRequest(NamedTuple):

@@ -33,6 +33,7 @@ from obliviate.metrics.base import (
     record_text,
     reference_entry,
 )
+from obliviate.models.io import offloaded
 from obliviate.scoring import ScoreRequest, TokenScores
 
 
@@ -202,6 +203,8 @@ class GradNormAttack(MIAttack):
             raise MetricSkipped("eval.gradnorm_items is 0")
         if ctx.model is None:
             raise MetricSkipped("needs the model itself (the scorer is not a plain model)")
+        if offloaded(ctx.model):
+            raise MetricSkipped("needs gradients of every weight, and eval.device_map offloaded some off the devices")
         members, nonmembers = super()._sides(ctx)
         return members[:n], nonmembers[:n]
 

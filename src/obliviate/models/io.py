@@ -194,6 +194,9 @@ def load_model(
     trust_remote_code: bool = False,
     tokenizer_only: bool = False,
     device: Any = None,
+    device_map: str | None = None,
+    max_memory: dict[Any, str] | None = None,
+    offload_folder: str | os.PathLike | None = None,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer.
 
@@ -204,6 +207,11 @@ def load_model(
         tokenizer_only: skip the weights.
         device: where to put the weights (default: the CPU; :func:`default_device` is this
             process's accelerator).
+        device_map: spread the layers over the GPUs, the CPU and ``offload_folder`` (``auto``,
+            ``balanced``, ``sequential``: accelerate's big-model loading), for a model larger
+            than one device; ``device`` is then unused. An in-memory model (``tiny``) ignores it.
+        max_memory: the most each device may hold under ``device_map`` (``{0: "20GiB", "cpu": "60GiB"}``).
+        offload_folder: where ``device_map`` puts the weights no device has room for.
     """
     import torch
     import transformers
@@ -227,6 +235,8 @@ def load_model(
                 dtype=dtype,
                 trust_remote_code=trust_remote_code,
                 use_safetensors=isinstance(resolved, Path) or None,
+                **({"device_map": device_map, "max_memory": max_memory, "offload_folder": offload_folder}
+                   if device_map else {}),
             )
     except Exception as e:  # transformers and safetensors raise OSError, ValueError, SafetensorError...
         if isinstance(e, ModelError):
@@ -239,7 +249,7 @@ def load_model(
         raise ModelError(f"could not load model {spec!s}: {e}.{hint}") from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if model is not None and device is not None:
+    if model is not None and device is not None and not device_map:
         model.to(device)
     meta: dict[str, Any] = {}
     if isinstance(resolved, Path) and (resolved / MODEL_META).is_file():
@@ -260,6 +270,25 @@ def default_device() -> str:
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
+
+
+def placement(model: Any) -> dict[str, int]:
+    """Where a model's modules are: ``{device: modules}`` from a ``device_map`` (``"disk"`` for
+    offloaded ones), else ``{device of its parameters: 1}``."""
+    device_map = getattr(model, "hf_device_map", None)
+    if device_map:
+        counts: dict[str, int] = {}
+        for where in device_map.values():
+            key = f"cuda:{where}" if isinstance(where, int) else str(where)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+    param = next(iter(model.parameters()), None)
+    return {str(param.device) if param is not None else "none": 1}
+
+
+def offloaded(model: Any) -> bool:
+    """Whether a ``device_map`` left some weights off every device (offloaded to the CPU or disk)."""
+    return any(p.device.type == "meta" for p in model.parameters())
 
 
 def model_fingerprint(model: Any) -> str:

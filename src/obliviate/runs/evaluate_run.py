@@ -91,7 +91,22 @@ def evaluate(
                     f"--out {target} is the input folder {inp} (or inside it): obliviate never writes into "
                     "its inputs; choose another --out, e.g. a run folder beside the model"
                 )
-    if isinstance(model, str | os.PathLike):  # a model given by name runs on this process's accelerator
-        model = load_model(model, device=default_device())
-    return run_evaluation(model, task, plan=plan, reference=reference, out=out,
-                          metrics=selected, options=options, overwrite=overwrite)
+    if options.device_map != "none" and not isinstance(model, str | os.PathLike):
+        raise ConfigError(
+            "eval.device_map places a model given by name or folder as it loads; a loaded model (or scorer) stays "
+            "where it is: pass the model's folder, or load it with obliviate.models.io.load_model(..., device_map=)"
+        )
+    if not isinstance(model, str | os.PathLike):
+        return run_evaluation(model, task, plan=plan, reference=reference, out=out,
+                              metrics=selected, options=options, overwrite=overwrite)
+    import tempfile
+
+    # A model given by name runs on this process's accelerator, or spread over the devices by
+    # eval.device_map; the weights no device holds wait in a temporary folder, removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="obliviate-offload-") as offload:
+        if options.device_map == "none":
+            loaded = load_model(model, device=default_device())
+        else:
+            loaded = load_model(model, device_map=options.device_map, max_memory=options.memory_limits(), offload_folder=offload)
+        return run_evaluation(loaded, task, plan=plan, reference=reference, out=out,
+                              metrics=selected, options=options, overwrite=overwrite)

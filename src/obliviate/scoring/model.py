@@ -36,6 +36,16 @@ def output_cache(out: Any) -> Any:
     return out["cache"] if "cache" in out else out.past_key_values
 
 
+def input_device(model: Any) -> Any:
+    """Where a model's inputs go: its input embedding's device (a ``device_map`` may put the
+    layers elsewhere; its hooks move activations along), the CPU for an offloaded embedding."""
+    try:
+        device = model.get_input_embeddings().weight.device
+    except (AttributeError, NotImplementedError):
+        device = next(model.parameters()).device
+    return device if device.type != "meta" else type(device)("cpu")
+
+
 class ModelScorer(Scorer):
     """A Scorer over a Hugging Face causal LM.
 
@@ -82,7 +92,7 @@ class ModelScorer(Scorer):
         self.max_length = max_length
         self.share_prompts = share_prompts
         self.shard = shard
-        self.device = next(model.parameters()).device
+        self.device = input_device(model)
         self.bf16 = bf16_supported(self.device) if bf16 is None else bf16
         self.n_scored = 0  # requests scored so far (the evaluation cache's counting test reads it)
         self.n_generated = 0

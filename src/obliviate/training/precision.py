@@ -68,7 +68,8 @@ def bf16_linear_weights(model: Any, trainable: bool = False) -> Iterator[dict[in
     The copy is cast by the rule autocast uses (round to nearest), so under bf16 autocast the
     layer computes exactly what it computed before, without casting on every call. Other modules
     (embeddings, norms) keep their fp32 weights, so a weight tied to an embedding stays fp32
-    there; quantized or already low-precision weights are left alone. The original parameters are
+    there; quantized or already low-precision weights are left alone, and so are weights a
+    ``device_map`` offloaded (on the meta device until a hook loads them). The originals are
     put back on exit. Costs 2 bytes per linear weight for the context's duration.
 
     Args:
@@ -89,7 +90,7 @@ def bf16_linear_weights(model: Any, trainable: bool = False) -> Iterator[dict[in
                 continue
             for name in ("weight", "bias"):
                 p = module._parameters.get(name)
-                if type(p) is not torch.nn.Parameter or p.dtype != torch.float32:
+                if type(p) is not torch.nn.Parameter or p.dtype != torch.float32 or p.device.type == "meta":
                     continue
                 if id(p) not in casts:
                     casts[id(p)] = torch.nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=trainable)
