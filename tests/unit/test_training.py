@@ -203,3 +203,19 @@ def test_length_grouping_keeps_each_epoch_a_permutation_and_cuts_padding(small):
     regrouped = group_by_length(order, lengths, 4)
     assert set(regrouped[:window]) == set(order[:window])
     assert [lengths[i] for i in regrouped[:window]] == sorted((lengths[i] for i in order[:window]), reverse=True)
+
+
+def test_sharded_training_is_refused_before_any_step(small):
+    """accelerate's FSDP and DeepSpeed (GPU only) are refused with what to do instead: the loop's
+    divergence guard and the save read whole weights, which those engines shard."""
+    from types import SimpleNamespace
+
+    from accelerate.utils import DistributedType
+
+    from obliviate.errors import ConfigError
+
+    tok, _, items = small
+    for kind in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        with pytest.raises(ConfigError, match="not supported yet.*--multi_gpu"):
+            train(load_model("tiny").model, sft_loss, items, make_collate(tok.pad_token_id), TrainConfig(max_steps=1),
+                  accelerator=SimpleNamespace(distributed_type=kind), progress=False)

@@ -225,6 +225,12 @@ def train(
     # Autocast is ours, not accelerate's: accelerate's mixed-precision setting is process-global
     # state that cannot change between runs in one process (tests, the demo).
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    if acc.distributed_type.name in ("FSDP", "DEEPSPEED"):
+        raise ConfigError(
+            f"training under accelerate's {acc.distributed_type.name} is not supported yet: the sharded weights would "
+            "need gathering before the divergence guard and the save; launch data-parallel (accelerate launch "
+            "--multi_gpu) or train LoRA adapters (--lora.enabled true) on a model too large for one GPU"
+        )
     autocast = bf16_autocast(acc.device, use_bf16)
     world, rank = acc.num_processes, acc.process_index
     if cfg.batch_size % world:
@@ -244,6 +250,7 @@ def train(
     scheduler = get_scheduler(sched_name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
     model.train()
     model, optimizer = acc.prepare(model, optimizer)
+    params = [p for p in model.parameters() if p.requires_grad]  # the parameters the wrapped model trains
 
     state: dict[str, Any] = {"step": 0, "log": []}
     if resume and has_checkpoint(checkpoint_dir):
