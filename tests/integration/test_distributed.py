@@ -79,14 +79,16 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
 
 EVAL = [
     "eval", "--model", "tiny", "--benchmark", "fictional", "--benchmark.n_people", "6", "--benchmark.n_world", "2",
-    "--eval.precision", "fp32", "--eval.batch_size", "4", "--metrics", "forget/rouge,forget/prob,forget/truth_ratio,retain/rouge",
+    "--eval.precision", "fp32", "--eval.batch_size", "4", "--eval.gradnorm_items", "5",
+    "--metrics", "forget/rouge,forget/prob,forget/truth_ratio,retain/rouge,forget/mia_gradnorm",
 ]
 
 
 def test_two_process_evaluation_equals_one_item_by_item(tmp_path: Path) -> None:
     """The launched evaluation splits its scoring and generation batches between the processes
-    (each batch shaped as in one process) and gathers them: every per-item value is the single
-    process's exactly, and only the first process writes run.json."""
+    (each batch shaped as in one process) and gathers them, and GradNorm's items likewise (5 of
+    each side: an odd number, so the processes hold unequal shares): every per-item value is the
+    single process's exactly, and only the first process writes run.json."""
     two = subprocess.run([*launch(), *EVAL, "--out", str(tmp_path / "two")], env=ENV, capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
     one = subprocess.run([sys.executable, "-m", "obliviate", *EVAL, "--out", str(tmp_path / "one")], env=ENV,
@@ -96,7 +98,8 @@ def test_two_process_evaluation_equals_one_item_by_item(tmp_path: Path) -> None:
     r2 = json.loads((tmp_path / "two" / "run.json").read_text())
     r1 = json.loads((tmp_path / "one" / "run.json").read_text())
     assert r2["eval"]["processes"] == 2 and r1["eval"]["processes"] == 1
-    assert set(r1["metrics"]) == set(r2["metrics"]) >= {"forget/rouge", "forget/prob", "forget/truth_ratio", "retain/rouge"}
+    assert set(r1["metrics"]) == set(r2["metrics"]) >= {"forget/rouge", "forget/prob", "forget/truth_ratio", "retain/rouge",
+                                                        "forget/mia_gradnorm"}
     for key, entry in r1["metrics"].items():
         other = r2["metrics"][key]
         assert (entry["aggregate"], entry["item_ids"], entry["values"]) == (other["aggregate"], other["item_ids"], other["values"]), key

@@ -189,7 +189,8 @@ class GradNormAttack(MIAttack):
     The one metric that needs the model itself (:attr:`EvalContext.model`, batch size 1). It scores
     only the first ``eval.gradnorm_items`` (32) members and non-members to stay cheap (run.json's
     ``extra.n_members`` says how many); on QA the end token is left out (``eval.end_token``), as
-    in open-unlearning.
+    in open-unlearning. Under several launched processes each computes every world-th item's norm
+    (batch size 1: the single process's computation) and all gather them.
     """
 
     name = "mia_gradnorm"
@@ -213,8 +214,12 @@ class GradNormAttack(MIAttack):
         inner = getattr(ctx.scorer, "inner", ctx.scorer)
         bf16 = bool(getattr(inner, "bf16", False))  # the same precision as the scorer's forward passes
         drop = [drops_end(ctx, r) for r in requests]
-        norms = gradient_norms(ctx.model, ctx.scorer.formatter, requests, bf16=bf16, drop_end=drop)
-        return [F.mia_gradnorm(g) for g in norms]
+        shard = getattr(inner, "shard", None)  # launched processes: each takes every world-th item, then all gather
+        mine = [i for i in range(len(requests)) if shard is None or i % shard.world == shard.rank]
+        norms = gradient_norms(ctx.model, ctx.scorer.formatter, [requests[i] for i in mine], bf16=bf16,
+                               drop_end=[drop[i] for i in mine])
+        by_item = dict(zip(mine, norms)) if shard is None else shard.gather(dict(zip(mine, norms)))
+        return [F.mia_gradnorm(by_item[i]) for i in range(len(requests))]
 
     def compute(self, ctx: EvalContext) -> MetricResult:
         result = super().compute(ctx)
