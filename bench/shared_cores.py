@@ -6,11 +6,14 @@ fictional forget items): the inner loop of ``prepare`` and ``unlearn``. For each
 worker runs once alone, then ``--processes`` workers start together; the figure is each concurrent
 worker's wall time over the solo time of the same setting (goal: at most about 2.5x for two).
 
-Settings compared (environment of each worker):
+Each step calls ``obliviate.runtime.share_threads`` as obliviate's training loop does. Settings
+compared (environment of each worker):
 
-- ``torch default``: what a user gets with nothing set (obliviate's default too);
-- ``OBLIVIATE_THREADS=shared``: the passive wait policy ``import obliviate`` then sets;
-- ``OMP_WAIT_POLICY=ACTIVE``: OpenMP threads spin while they wait (the worst case);
+- ``obliviate default``: nothing set: the automatic fair share (each of n working processes takes
+  1/n of the threads);
+- ``+ OBLIVIATE_THREADS=shared``: the share and OpenMP's passive wait policy;
+- ``torch default``: ``OBLIVIATE_THREADS=torch``, no share: torch's own threads in every process;
+- ``OMP_WAIT_POLICY=ACTIVE``: no share, OpenMP threads spin while they wait (the worst case);
 - ``1 thread each``: OMP_NUM_THREADS=1, the manual fix.
 
 Usage: ``python bench/shared_cores.py [--steps 40] [--processes 2] [--model tiny|smollm2-135m]``
@@ -33,6 +36,7 @@ from obliviate.benchmarks.fictional import build_fictional
 from obliviate.data.formatting import make_collate
 from obliviate.methods.base import resolve_method, sft_loss
 from obliviate.models import load_model
+from obliviate.runtime import share_threads
 from obliviate.unlearning import build_items
 
 torch.manual_seed(0)
@@ -43,6 +47,7 @@ model = lm.model.train()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
 start = time.perf_counter()
 for step in range(int(sys.argv[1])):
+    share_threads()
     batch = collate([items[(8 * step + j) % len(items)] for j in range(8)])
     opt.zero_grad(set_to_none=True)
     sft_loss(model, batch).loss.backward()
@@ -62,9 +67,10 @@ CLEAR = (
 def settings() -> dict[str, dict[str, str]]:
     base = {k: v for k, v in os.environ.items() if k not in CLEAR}
     return {
-        "torch default": base,
-        "OBLIVIATE_THREADS=shared": {**base, "OBLIVIATE_THREADS": "shared"},
-        "OMP_WAIT_POLICY=ACTIVE": {**base, "OMP_WAIT_POLICY": "ACTIVE"},
+        "obliviate default": base,
+        "+ OBLIVIATE_THREADS=shared": {**base, "OBLIVIATE_THREADS": "shared"},
+        "torch default": {**base, "OBLIVIATE_THREADS": "torch"},
+        "OMP_WAIT_POLICY=ACTIVE": {**base, "OBLIVIATE_THREADS": "torch", "OMP_WAIT_POLICY": "ACTIVE"},
         "1 thread each": {**base, "OMP_NUM_THREADS": "1"},
     }
 
@@ -97,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'setting':<24} {'threads':>7} {'solo s':>8} {'together s':>11} {'slowdown':>9}")
     for name, env in settings().items():
         t0 = time.perf_counter()
-        ((solo, threads),) = run(env, args.steps, 1)
+        ((solo, threads),) = run(env, args.steps, 1, args.model)
         together = run(env, args.steps, args.processes, args.model)
         worst = max(s for s, _ in together)
         print(

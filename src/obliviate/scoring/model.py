@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from obliviate.data.formatting import IGNORE_INDEX, Encoded, PromptFormatter, collate, encode_pair
+from obliviate.runtime import share_threads
 from obliviate.scoring.base import Scorer, ScoreRequest, TokenScores, truncate_at_stops
 from obliviate.scoring.shard import Shard
 
@@ -112,6 +113,8 @@ class ModelScorer(Scorer):
         return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.formatter.end_id
 
     def _mine(self, batch_index: int) -> bool:
+        """Whether this process runs the batch (called before each one, so the thread share is kept up to date)."""
+        share_threads()
         return self.shard is None or self.shard.mine(batch_index)
 
     def _keeps_logits(self) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from obliviate.errors import ConfigError
+from obliviate.runtime import share_threads
 from obliviate.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from obliviate.training.precision import BF16Setting, bf16_autocast, resolve_bf16
 
@@ -266,6 +267,7 @@ def train(
     bar = _Progress(progress and acc.is_main_process, description, total_steps, step)
     try:
         while step < total_steps:
+            share_threads()  # a fair share of the cores beside other obliviate processes (obliviate.runtime)
             optimizer.zero_grad(set_to_none=True)
             logs_acc: dict[str, float] = {}
             finite = True
