@@ -359,3 +359,38 @@ def test_task_vector_with_lora_negates_the_adapter(small: dict[str, Any]) -> Non
 
 
 # The behaviour test runs over the whole registry in tests/unit/test_method_behaviour.py.
+
+
+def test_answers_only_forward_runs_the_head_on_fewer_positions_with_the_same_answer_values(small: dict[str, Any]) -> None:
+    """The NLL losses read answer positions only, so the head starts at the batch's first answer."""
+    import torch
+
+    from obliviate.methods.base import answer_window, forward_logits
+    from obliviate.methods.losses import mean_nll, sequence_nll
+
+    model, _, _, batch = context("grad_diff", small)
+    part = batch["forget"]
+    rows: list[int] = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, i, o: rows.append(o.shape[1]))
+    with torch.no_grad():
+        full = forward_logits(model, part)
+        window = forward_logits(model, part, answers_only=True)
+    hook.remove()
+    assert rows[1] < rows[0] == part["input_ids"].shape[1]
+    assert window[0].shape[1] == window[1].shape[1] == rows[1] - 1
+    # nothing counted is cut off, and the values at the kept positions are the full pass's
+    assert int((window[1] != -100).sum()) == int((full[1] != -100).sum())
+    torch.testing.assert_close(window[0], full[0][:, -window[0].shape[1]:], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sequence_nll(*window), sequence_nll(*full), rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(mean_nll(*window), mean_nll(*full), rtol=1e-6, atol=1e-6)
+
+    class NoKeep(torch.nn.Module):  # a forward without logits_to_keep: every position, as before
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+    assert answer_window(NoKeep(), part["labels"]) == 0
+    assert forward_logits(NoKeep(), part, answers_only=True)[0].shape == full[0].shape

@@ -92,17 +92,46 @@ class UnlearnMethod(abc.ABC):
         return model
 
 
-def forward_logits(model: Any, part: dict[str, Any]) -> tuple[Any, Any]:
-    """Run the model on one part of a batch; return logits and labels shifted to align."""
+def forward_logits(model: Any, part: dict[str, Any], *, answers_only: bool = False) -> tuple[Any, Any]:
+    """Run the model on one part of a batch; return logits and labels shifted to align.
+
+    With ``answers_only`` (for losses that read only counted answer positions: NLLs, sequence
+    log-probabilities) the output head runs from the batch's earliest counted position on
+    (``logits_to_keep``) and the labels are cut to match, so prompt positions cost neither the head
+    nor the vocabulary softmax; the values at answer positions are the same. Every position is
+    computed when the model does not take ``logits_to_keep`` or nothing would be saved.
+    """
+    labels = part["labels"]
+    keep = answer_window(model, labels) if answers_only else 0
+    if keep:
+        out = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"], logits_to_keep=keep)
+        return out.logits[:, :-1], labels[:, labels.shape[1] - keep + 1 :]
     out = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"])
-    return out.logits[:, :-1], part["labels"][:, 1:]
+    return out.logits[:, :-1], labels[:, 1:]
+
+
+def answer_window(model: Any, labels: Any) -> int:
+    """The ``logits_to_keep`` that covers every counted label of ``labels`` (0: keep all positions).
+
+    Aligned position j predicts label j + 1, so from the first column holding a counted label at
+    1 + j, the head must run on positions j .. T - 1 (the last one is dropped by the shift).
+    """
+    from obliviate.data.formatting import IGNORE_INDEX
+    from obliviate.models.io import takes_logits_to_keep
+
+    counted = (labels[:, 1:] != IGNORE_INDEX).any(dim=0)
+    if not bool(counted.any()) or not takes_logits_to_keep(model):
+        return 0
+    first = int(counted.nonzero()[0])
+    keep = labels.shape[1] - first
+    return keep if first > 0 else 0
 
 
 def sft_loss(model: Any, batch: dict[str, Any]) -> Any:
     """Mean answer NLL on ``batch["forget"]`` (the loss of plain fine-tuning)."""
     from obliviate.methods.losses import mean_nll
 
-    logits, labels = forward_logits(model, batch["forget"])
+    logits, labels = forward_logits(model, batch["forget"], answers_only=True)
     loss = mean_nll(logits, labels)
     return LossOutput(loss, {"nll": float(loss.detach())})
 

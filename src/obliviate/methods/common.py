@@ -54,7 +54,8 @@ def retain_term(
 
     if kind == "none":
         return None, {}
-    logits, labels = forward_logits(model, batch["retain"])
+    # a KL reads every position (TOFU's batchmean), an NLL only the answers
+    logits, labels = forward_logits(model, batch["retain"], answers_only=kind == "nll")
     nll = mean_nll(logits, labels)
     if kind == "nll":
         return nll, {"retain_nll": float(nll.detach())}
@@ -114,7 +115,7 @@ def ascent_with_retain(
 
     The loss of ``grad_diff`` and ``kl``; with a ``"none"`` retain term it is γ·(−forget NLL).
     """
-    logits, labels = forward_logits(model, batch["forget"])
+    logits, labels = forward_logits(model, batch["forget"], answers_only=True)
     forget_nll = mean_nll(logits, labels)
     term, logs = retain(model, batch)
     loss = gamma * -forget_nll if term is None else grad_diff_loss(forget_nll, term, gamma, alpha)
@@ -158,7 +159,7 @@ def reference_sequence_nll(ctx: MethodContext, parts: tuple[str, ...]) -> dict[s
     with torch.inference_mode(), bf16_autocast(device, use_bf16):
         for batch in batches(ctx.items, ctx.collate, REFERENCE_BATCH):
             for p in parts:
-                logits, labels = forward_logits(reference, to_device(batch[p], device))
+                logits, labels = forward_logits(reference, to_device(batch[p], device), answers_only=True)
                 out[p][batch["index"]] = sequence_nll(logits, labels).float().cpu()
     for p, values in out.items():
         if torch.isnan(values).any():

@@ -38,6 +38,6 @@ class GA(UnlearnMethod):
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """−mean NLL of the forget answers."""
-        logits, labels = forward_logits(model, batch["forget"])
+        logits, labels = forward_logits(model, batch["forget"], answers_only=True)
         forget_nll = mean_nll(logits, labels)
         return LossOutput(ga_loss(forget_nll), {"forget_nll": float(forget_nll.detach())})

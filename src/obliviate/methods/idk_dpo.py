@@ -77,8 +77,8 @@ class IdkDPO(UnlearnMethod):
         if not self.ref:
             raise ConfigError("IdkDPO needs its reference values: call prepare() before training")
         cfg = self.config
-        w_logits, w_labels = forward_logits(model, batch["template"])
-        l_logits, l_labels = forward_logits(model, batch["forget"])
+        w_logits, w_labels = forward_logits(model, batch["template"], answers_only=True)
+        l_logits, l_labels = forward_logits(model, batch["forget"], answers_only=True)
         seq_win, seq_lose = sequence_nll(w_logits, w_labels), sequence_nll(l_logits, l_labels)
         index = batch["index"].to(seq_win.device)
         ref_win = self.ref["template"].to(seq_win.device)[index]

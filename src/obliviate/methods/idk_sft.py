@@ -60,12 +60,12 @@ class IdkSFT(UnlearnMethod):
         import torch
 
         cfg = self.config
-        logits, labels = forward_logits(model, batch["template"])
+        logits, labels = forward_logits(model, batch["template"], answers_only=True)
         template_sum = sequence_nll(logits, labels).sum()
         template_tokens = answer_lengths(labels).sum().clamp(min=1)
         logs = {"template_nll": float(template_sum.detach() / template_tokens)}
         if cfg.alpha > 0:
-            r_logits, r_labels = forward_logits(model, batch["retain"])
+            r_logits, r_labels = forward_logits(model, batch["retain"], answers_only=True)
             retain_sum = sequence_nll(r_logits, r_labels).sum()
             retain_tokens = answer_lengths(r_labels).sum().clamp(min=1)
             logs["retain_nll"] = float(retain_sum.detach() / retain_tokens)
@@ -76,6 +76,6 @@ class IdkSFT(UnlearnMethod):
         else:
             loss = cfg.gamma * template_sum / template_tokens
         with torch.no_grad():
-            f_logits, f_labels = forward_logits(model, batch["forget"])
+            f_logits, f_labels = forward_logits(model, batch["forget"], answers_only=True)
             logs["forget_nll"] = float(mean_nll(f_logits, f_labels))
         return LossOutput(loss, logs)

@@ -48,9 +48,9 @@ class IHL(UnlearnMethod):
 
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """IHL on the forget answers plus the weighted retain NLL."""
-        f_logits, f_labels = forward_logits(model, batch["forget"])
+        f_logits, f_labels = forward_logits(model, batch["forget"], answers_only=True)
         hinge = ihl_loss(f_logits, f_labels)
-        r_logits, r_labels = forward_logits(model, batch["retain"])
+        r_logits, r_labels = forward_logits(model, batch["retain"], answers_only=True)
         retain_nll = mean_nll(r_logits, r_labels)
         loss = hinge + self.config.retain_weight * retain_nll
         logs = {

@@ -76,7 +76,7 @@ class NPO(UnlearnMethod):
         if self.ref_seq_nll is None:
             raise ConfigError("NPO needs its reference values: call prepare() before training")
         cfg = self.config
-        logits, labels = forward_logits(model, batch["forget"])
+        logits, labels = forward_logits(model, batch["forget"], answers_only=True)
         seq_nll = sequence_nll(logits, labels)
         ref = self.ref_seq_nll.to(seq_nll.device)[batch["index"].to(seq_nll.device)]
         npo = npo_loss(seq_nll, ref, cfg.beta)

@@ -70,7 +70,7 @@ class SimNPO(UnlearnMethod):
     def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
         """c_npo·SimNPO(forget) + c_gd·retain term."""
         cfg = self.config
-        logits, labels = forward_logits(model, batch["forget"])
+        logits, labels = forward_logits(model, batch["forget"], answers_only=True)
         seq_nll = sequence_nll(logits, labels)
         forget = simnpo_loss(seq_nll, answer_lengths(labels), cfg.beta, cfg.delta)
         logs = {"forget_nll": forget_nll_from_sequences(seq_nll, labels), "simnpo": float(forget.detach())}

@@ -291,6 +291,21 @@ def offloaded(model: Any) -> bool:
     return any(p.device.type == "meta" for p in model.parameters())
 
 
+def takes_logits_to_keep(model: Any) -> bool:
+    """Whether the model's forward accepts transformers' ``logits_to_keep`` (output head on the last k positions).
+
+    Looks through a DDP-style ``module`` wrapper at the model class's own ``forward``; a wrapper that
+    hides it (a PEFT model, a custom module) gives False, and callers then compute every position.
+    """
+    import inspect
+
+    inner = getattr(model, "module", model)
+    try:
+        return "logits_to_keep" in inspect.signature(type(inner).forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def model_fingerprint(model: Any) -> str:
     """The identity of a model's weights, cheap enough to check on every resume.
 

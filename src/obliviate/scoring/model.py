@@ -119,14 +119,9 @@ class ModelScorer(Scorer):
 
     def _keeps_logits(self) -> bool:
         """Whether the forward is the plain one (no overridden ``_logits``) and takes ``logits_to_keep``."""
-        import inspect
+        from obliviate.models.io import takes_logits_to_keep
 
-        if type(self)._logits is not ModelScorer._logits:
-            return False
-        try:
-            return "logits_to_keep" in inspect.signature(self.model.forward).parameters
-        except (TypeError, ValueError):
-            return False
+        return type(self)._logits is ModelScorer._logits and takes_logits_to_keep(self.model)
 
     def _can_share(self) -> bool:
         """Prompt sharing needs the plain forward and ``logits_to_keep``."""
