@@ -278,7 +278,7 @@ def evaluate(
         The results: every metric of the plan, resumed ones included.
     """
     options = options or EvalOptions()
-    options.validate()
+    options.validate(task)
     ref = load_reference(reference) if reference is not None else None
     setup = plan_metrics(task, plan, metrics, ref)
     shard = current_shard()  # launched processes share a model's batches and compute alike; the first writes

@@ -35,7 +35,7 @@ class PrepareConfig:
     benchmark: dict[str, Any] = field(default_factory=dict)  # options of the benchmark's builder
     prompt_format: str = "plain"  # plain (Question:/Answer:, ~40% fewer tokens than SmolLM2's chat template), chat or auto
     summary_new_tokens: int = 32  # generation length for the ROUGE-L summary (answers are short)
-    rehearsal: int = 0  # general-knowledge QA pairs (of 48 shipped) mixed into both fine-tunes, so model utility survives
+    rehearsal: int = 0  # general-knowledge QA pairs (of 80 shipped) mixed into both fine-tunes, so model utility survives
     freeze_embeddings: bool = False  # keep the (tied) embedding and output matrix fixed: 9% faster steps on SmolLM2
     group_by_length: bool = True  # batch examples of similar length (less padding, same examples per epoch)
 

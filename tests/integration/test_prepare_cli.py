@@ -77,6 +77,6 @@ def test_config_typo_fails_fast_with_a_suggestion(tmp_path, capsys):
     assert main(["prepare", "--model", "tiny", "--out", str(tmp_path / "x"), "--benchmark", "fictionl"]) == 2
     assert "Did you mean 'fictional'" in capsys.readouterr().err
     assert main(["prepare", "--model", "tiny", "--out", str(tmp_path / "x"), "--rehearsal", "100"]) == 2
-    assert "rehearsal must be between 0 and 48" in capsys.readouterr().err
+    assert "rehearsal must be between 0 and 80" in capsys.readouterr().err
     assert time.perf_counter() - t0 < 20  # nothing was trained or loaded
     assert not (tmp_path / "x").exists()

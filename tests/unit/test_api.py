@@ -261,3 +261,20 @@ def test_the_api_functions_survive_the_import_of_same_named_submodules() -> None
     from obliviate.report import make_report
 
     assert callable(make_report)
+
+
+def test_uncapped_splits_stay_whole_under_max_items() -> None:
+    """The demo's fast profile caps every split at 20 items but scores every real-author question."""
+    task = ob.load_benchmark("fictional", n_people=6, n_world=5)
+    capped = ob.evaluate("tiny", task, metrics="real_authors/prob,retain/prob", options={"max_items": 2, "precision": "fp32"})
+    whole = ob.evaluate(
+        "tiny", task, metrics="real_authors/prob,retain/prob",
+        options={"max_items": 2, "uncapped": "real_authors", "precision": "fp32"},
+    )
+    def items(record: Any, key: str) -> list[str]:
+        return record.data["metrics"][key]["item_ids"]
+
+    assert len(items(capped, "real_authors/prob")) == 2 and len(items(whole, "real_authors/prob")) == 5
+    assert whole["retain/prob"] == capped["retain/prob"] and len(items(whole, "retain/prob")) == 2
+    with pytest.raises(ConfigError, match="eval.uncapped names real_autors, not a split"):
+        ob.evaluate("tiny", task, metrics="retain/prob", options={"max_items": 2, "uncapped": "real_autors"})

@@ -191,7 +191,7 @@ def test_rehearsal_qa_is_disjoint_from_the_utility_evaluation() -> None:
     import re
 
     rehearsal = worldknowledge.load_rehearsal()
-    assert len(rehearsal) == worldknowledge.N_REHEARSAL == 48
+    assert len(rehearsal) == worldknowledge.N_REHEARSAL == 80
     assert len(worldknowledge.load_rehearsal(5)) == 5
     assert all(r.question.endswith("?") and r.answer for r in rehearsal)
     evaluated = worldknowledge.load_real_authors() + worldknowledge.load_world_facts()
@@ -206,6 +206,15 @@ def test_rehearsal_qa_is_disjoint_from_the_utility_evaluation() -> None:
         for e in evaluated:
             shared = words(r.question) & words(e.question)
             assert len(shared) <= 0.7 * len(words(r.question)), (r.question, e.question)
+    # The book questions ask about writers the evaluation never asks about: no surname of theirs
+    # and no title of theirs is in an evaluated question or its answer.
+    books = rehearsal[48:]
+    assert all(r.question.startswith(("Who", "Which")) for r in books)
+    asked = " ".join(f"{e.question} {e.answer}" for e in evaluated).lower()
+    for r in books:
+        surname = r.answer.split()[-1].lower()
+        titles = r.question.lower().split("'")[1:2]
+        assert not re.search(rf"\b{re.escape(surname)}\b", asked) and not any(t in asked for t in titles), r
 
 
 def test_bad_configs_raise_config_error() -> None:

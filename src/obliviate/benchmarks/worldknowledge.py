@@ -165,17 +165,19 @@ def load_idk_templates(source: Traversable | Path | None = None) -> list[str]:
 
 REHEARSAL_DIR = ("data", "general")
 REHEARSAL_FILE = "qa.jsonl"
-N_REHEARSAL = 48
+N_REHEARSAL = 80
 
 
 def load_rehearsal(limit: int | None = None) -> list[QA]:
     """General-knowledge QA written for obliviate, mixed into fine-tuning by ``prepare``.
 
-    Training data only: no question appears in, or paraphrases, the real-author or world-fact
-    sets above, so model utility still measures knowledge the fine-tune never touched.
+    The first 48 are general knowledge, the last 32 ask who wrote a book. Training data only: no
+    question appears in, or paraphrases, the real-author or world-fact sets above, and none of the
+    32 writers is one those sets ask about, so model utility still measures knowledge the
+    fine-tune never touched.
 
     Args:
-        limit: keep only the first ``limit`` pairs (``None``: all 48).
+        limit: keep only the first ``limit`` pairs (``None``: all 80).
     """
     return [
         QA(question=str(row["question"]), answer=str(row["answer"]), id=f"gen-{i:03d}")

@@ -51,6 +51,7 @@ class EvalOptions:
     k: float = 0.4  # fraction of lowest-scoring tokens averaged by Min-K% and Min-K%++ (MUSE, open-unlearning)
     gradnorm_items: int = 32  # members and non-members each scored by the GradNorm attack (0: skip it)
     max_items: int = 0  # evaluate at most this many items per split (0: all); for quick looks
+    uncapped: str = ""  # comma-separated splits that max_items leaves whole (the demo's fast profile: real_authors)
     batch_size: int = 16  # requests per forward pass when the evaluation builds the scorer itself
     prompt_format: Literal["auto", "chat", "plain"] = "auto"  # how questions are shown: chat, plain or auto (the model's recorded format); match the fine-tuning
     end_token: Literal["drop", "keep"] = "drop"  # on QA, EM, ES, Min-K%, Min-K%++ and GradNorm leave out the end token's prediction (drop: open-unlearning's "ignore eos prediction") or count it (keep)
@@ -60,8 +61,8 @@ class EvalOptions:
     max_memory: str = ""  # with device_map, the most each device may hold: "0=20GiB,1=20GiB,cpu=60GiB" (empty: what is free)
     vllm_gpu_memory: float = 0.5  # fraction of the GPU's memory the vLLM engine may take (the scored model shares the GPU)
 
-    def validate(self) -> None:
-        """Raise ConfigError on values that cannot work, before any model loads."""
+    def validate(self, task: Any = None) -> None:
+        """Raise ConfigError on values that cannot work (with ``task``, also split names), before any model loads."""
         for name in ("max_new_tokens", "verbmem_max_new_tokens", "knowmem_max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"eval.{name} must be at least 1, got {getattr(self, name)}")
@@ -81,7 +82,17 @@ class EvalOptions:
             from obliviate.scoring.vllm import check_vllm_usable
 
             check_vllm_usable()
+        if task is not None:
+            unknown = [s for s in self.uncapped_splits() if s not in task.all_splits()]
+            if unknown:
+                raise ConfigError(
+                    f"eval.uncapped names {', '.join(unknown)}, not a split of {task.name}; its splits are: "
+                    f"{', '.join(task.all_splits())}"
+                )
 
+    def uncapped_splits(self) -> tuple[str, ...]:
+        """The split names of ``uncapped``."""
+        return tuple(s.strip() for s in self.uncapped.split(",") if s.strip())
 
     def memory_limits(self) -> dict[int | str, str] | None:
         """``max_memory`` as accelerate takes it (``{0: "20GiB", "cpu": "60GiB"}``), or None."""
@@ -155,7 +166,8 @@ class EvalContext:
     def items(self, split: str) -> list[Record]:
         """The records of ``split``, capped at ``options.max_items``."""
         records = self.task.split(split)
-        return records[: self.options.max_items] if self.options.max_items else list(records)
+        cap = self.options.max_items if split not in self.options.uncapped_splits() else 0
+        return records[:cap] if cap else list(records)
 
     def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
         """Score requests (cached: the evaluation scored them all beforehand)."""
