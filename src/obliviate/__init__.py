@@ -24,6 +24,9 @@ __version__ = "0.1.0"
 # 4-bit CPU matmul is missing; its slower built-in path works. The warning says nothing about the
 # user's run, so only that logger is quietened.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+# Likewise the kernels package (which bitsandbytes asks for that kernel) warns, offline, that it
+# skips a check on the hub repository it would download it from.
+logging.getLogger("kernels._internals.hf_hub").setLevel(logging.ERROR)
 
 # OpenMP's wait policy for runs that share cores, set before torch loads when asked (obliviate.runtime).
 from obliviate.runtime import apply_thread_defaults  # noqa: E402
