@@ -37,6 +37,7 @@ class PrepareConfig:
     summary_new_tokens: int = 32  # generation length for the ROUGE-L summary (answers are short)
     rehearsal: int = 0  # general-knowledge QA pairs (of 80 shipped) mixed into both fine-tunes, so model utility survives
     freeze_embeddings: bool = False  # keep the (tied) embedding and output matrix fixed: 9% faster steps on SmolLM2
+    freeze_layers: int = 0  # keep the lowest N decoder blocks fixed in both fine-tunes (no backward through them): SmolLM2 15 of 30, 1.5x faster
     group_by_length: bool = True  # batch examples of similar length (less padding, same examples per epoch)
 
 
@@ -92,6 +93,23 @@ def know_summary(model: Any, tokenizer: Any, formatter: Any, records: list, max_
     return {"nll": float(np.mean([-s.mean_logprob for s in scores])), "rouge_l_recall": float(np.mean(rouge))}
 
 
+def freeze_lowest_blocks(model: Any, n: int) -> None:
+    """Keep the lowest ``n`` decoder blocks of ``model`` fixed (``requires_grad`` off), at least one trained.
+
+    Raises:
+        ConfigError: ``n`` not below the model's number of blocks.
+    """
+    if not n:
+        return
+    from obliviate.models.io import decoder_blocks
+
+    blocks = decoder_blocks(model)
+    if not 0 < n < len(blocks):
+        raise ConfigError(f"freeze_layers must be between 0 and {len(blocks) - 1} (the model has {len(blocks)} decoder blocks), got {n}")
+    for block in blocks[:n]:
+        block.requires_grad_(False)
+
+
 def write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, default=str))
 
@@ -111,17 +129,28 @@ def prepare(
     from obliviate.benchmarks.spec import benchmark_spec
     from obliviate.benchmarks.worldknowledge import N_REHEARSAL
     from obliviate.files import clear_folder
-    from obliviate.models.io import check_output, check_prompt_format, resolve_model
+    from obliviate.models.io import (
+        check_model_config,
+        check_output,
+        check_prompt_format,
+        resolve_model,
+    )
     from obliviate.runs.unlearn import package_versions
 
     if not 0 <= config.rehearsal <= N_REHEARSAL:
         raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")
+    if config.freeze_layers < 0:
+        raise ConfigError(f"freeze_layers must be 0 (train every block) or more, got {config.freeze_layers}")
     out = Path(out)
     spec = benchmark_spec(benchmark)
     spec.check_options(config.benchmark)
     bench_options = spec.coerce_options(config.benchmark)
     source = resolve_model(model)
     check_prompt_format(source, config.prompt_format, "--prompt_format")
+    if config.freeze_layers and isinstance(source, Path) and (source / "config.json").is_file():
+        blocks = check_model_config(source).get("num_hidden_layers")
+        if isinstance(blocks, int) and config.freeze_layers >= blocks:
+            raise ConfigError(f"freeze_layers must be below the model's {blocks} decoder blocks, got {config.freeze_layers}")
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"--out {out} is an existing file, not a folder; choose a folder path for --out")
     if out.exists() and any(out.iterdir()) and not (resume or overwrite):
@@ -233,6 +262,7 @@ def _prepare(
             if config.freeze_embeddings:
                 loaded.model.get_input_embeddings().weight.requires_grad_(False)
                 loaded.model.get_output_embeddings().weight.requires_grad_(False)
+            freeze_lowest_blocks(loaded.model, config.freeze_layers)
             result = train(
                 loaded.model,
                 sft_loss,

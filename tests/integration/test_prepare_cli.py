@@ -13,17 +13,18 @@ def test_prepare_writes_benchmark_target_and_retain(tmp_path, capsys):
     out = tmp_path / "prep"
     code = main(
         ["prepare", "--model", "tiny", "--out", str(out), "--benchmark.n_people", "6", "--train.epochs", "1",
-         "--summary_new_tokens", "8", "--rehearsal", "4", "--freeze_embeddings", "true"]
+         "--summary_new_tokens", "8", "--rehearsal", "4", "--freeze_embeddings", "true", "--freeze_layers", "1"]
     )
     assert code == 0
-    # The embedding (tied to the output matrix) stayed fixed; the layers trained.
+    # The embedding (tied to the output matrix) and the lowest block stayed fixed; the others trained.
     import torch
 
     from obliviate.models import load_model
 
     base, target = load_model("tiny").model, load_model(out / "target").model
     assert torch.equal(base.get_input_embeddings().weight, target.get_input_embeddings().weight)
-    assert not torch.equal(base.model.layers[0].mlp.down_proj.weight, target.model.layers[0].mlp.down_proj.weight)
+    assert all(torch.equal(p, q) for p, q in zip(base.model.layers[0].parameters(), target.model.layers[0].parameters()))
+    assert not torch.equal(base.model.layers[1].mlp.down_proj.weight, target.model.layers[1].mlp.down_proj.weight)
     task = UnlearningTask.load(out / "benchmark")
     assert task.metadata["n_people"] == 6 and task.forget and task.retain and task.holdout
     for role in ("target", "retain"):
@@ -35,7 +36,7 @@ def test_prepare_writes_benchmark_target_and_retain(tmp_path, capsys):
     # Running it again without --resume or --overwrite refuses to touch the output.
     assert main(["prepare", "--model", "tiny", "--out", str(out)]) == 2
     same = ["prepare", "--model", "tiny", "--out", str(out), "--resume", "--benchmark.n_people", "6", "--train.epochs", "1",
-            "--summary_new_tokens", "8", "--rehearsal", "4", "--freeze_embeddings", "true"]
+            "--summary_new_tokens", "8", "--rehearsal", "4", "--freeze_embeddings", "true", "--freeze_layers", "1"]
     # --resume with other options refuses: the models were not trained with them.
     capsys.readouterr()
     changed = [("4" if a == "8" else a) for a in same]  # --summary_new_tokens 4 instead of 8
@@ -78,5 +79,7 @@ def test_config_typo_fails_fast_with_a_suggestion(tmp_path, capsys):
     assert "Did you mean 'fictional'" in capsys.readouterr().err
     assert main(["prepare", "--model", "tiny", "--out", str(tmp_path / "x"), "--rehearsal", "100"]) == 2
     assert "rehearsal must be between 0 and 80" in capsys.readouterr().err
+    assert main(["prepare", "--model", "tiny", "--out", str(tmp_path / "x"), "--freeze_layers", "-1"]) == 2
+    assert "freeze_layers must be 0" in capsys.readouterr().err
     assert time.perf_counter() - t0 < 20  # nothing was trained or loaded
     assert not (tmp_path / "x").exists()

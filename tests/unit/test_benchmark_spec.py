@@ -122,7 +122,7 @@ def test_roles_are_checked() -> None:
 def test_prepare_config_precedence(tmp_path: Path) -> None:
     cfg = prepare_config("smollm2-135m")
     assert isinstance(cfg, PrepareConfig)
-    assert cfg.benchmark == {"n_people": 18} and cfg.rehearsal == 80 and cfg.train.lr == 6e-4
+    assert cfg.benchmark == {"n_people": 18} and cfg.rehearsal == 80 and cfg.freeze_layers == 15 and cfg.train.lr == 6e-4
     assert benchmark_defaults("tofu", "smollm2-135m") == {} and benchmark_defaults("fictional", "tiny") == {}
     yaml_file = tmp_path / "p.yaml"
     yaml_file.write_text("train:\n  lr: 0.002\n  epochs: 3\nbenchmark:\n  n_people: 12\n")

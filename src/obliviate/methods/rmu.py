@@ -46,6 +46,7 @@ from obliviate.data.formatting import IGNORE_INDEX, batches, encode_record, to_d
 from obliviate.errors import ConfigError
 from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod
 from obliviate.methods.losses import mean_nll, rmu_control_vector, rmu_loss
+from obliviate.models.io import decoder_blocks
 
 
 @dataclass
@@ -79,16 +80,6 @@ class RMUConfig:
 
 class _Stop(Exception):
     """Raised by a hook to end a forward pass once the wanted activation is captured."""
-
-
-def decoder_blocks(model: Any) -> Any:
-    """The model's list of decoder blocks (``model.model.layers`` for Llama, through any wrapper)."""
-    import torch
-
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.ModuleList) and len(module) and name.split(".")[-1] in ("layers", "h", "blocks"):
-            return module
-    raise ConfigError(f"{type(model).__name__} has no list of decoder blocks (model.layers or transformer.h); RMU cannot pick a layer")
 
 
 def default_layers(n_blocks: int, layer_id: int, layer_ids: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:

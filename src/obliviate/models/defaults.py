@@ -16,7 +16,7 @@ TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     # 18 people x 6 epochs at 6e-4 in batches of 16 memorizes both splits within the prepare budget.
     "smollm2-135m": {"lr": 6e-4, "epochs": 6, "batch_size": 16, "warmup": 0.05, "max_length": 128},
 }
-PREPARE_DEFAULTS: dict[str, dict[str, Any]] = {"smollm2-135m": {"rehearsal": 80, "freeze_embeddings": True}}
+PREPARE_DEFAULTS: dict[str, dict[str, Any]] = {"smollm2-135m": {"rehearsal": 80, "freeze_embeddings": True, "freeze_layers": 15}}
 GENERIC_TRAIN_DEFAULTS: dict[str, Any] = {"lr": 1e-5, "epochs": 5, "batch_size": 8, "warmup": 0.1, "max_length": 256}
 
 
