@@ -39,9 +39,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 DEFAULT_METHODS = ("grad_diff", "npo")
 # Shorter CPU schedules than the methods' own defaults: 2 epochs (6 steps of batch 8), so that
 # three methods and their evaluations fit the warm demo's budget on 2 cores (figures: README,
-# bench/). The earlier 4 epochs at 1e-4 (simnpo: 3 at 2e-4) gave the same forget quality
-# (grad_diff 3.97e-03, npo 1.23e-02, simnpo 1.12e-03) and utility within 0.001, in 1.5-2x the time.
-# On the models prepared with the lowest 15 blocks fixed (the facts live in the upper half), the
+# bench/). On the models prepared with the lowest 15 blocks fixed (the facts live in the upper half), the
 # rates that suit are a cliff (one sweep, FQ / MU / retain ROUGE; target 9.55e-06 / 0.300 / 0.915):
 # grad_diff 1.5e-4 2.70e-04 / 0.373 / 0.68, 2e-4 3.35e-02 / 0.361 / 0.54, 3e-4 5.71e-01 / 0.320 /
 # 0.31; npo 1e-4 1.12e-03 / 0.375 / 0.73, 1.25e-4 1.23e-02 / 0.352 / 0.58, 1.5e-4 3.35e-02 /

@@ -93,21 +93,25 @@ def know_summary(model: Any, tokenizer: Any, formatter: Any, records: list, max_
     return {"nll": float(np.mean([-s.mean_logprob for s in scores])), "rouge_l_recall": float(np.mean(rouge))}
 
 
-def freeze_lowest_blocks(model: Any, n: int) -> None:
-    """Keep the lowest ``n`` decoder blocks of ``model`` fixed (``requires_grad`` off), at least one trained.
+def check_freeze_layers(n: int, blocks: int | None) -> None:
+    """Refuse a ``freeze_layers`` that is negative or leaves none of ``blocks`` decoder blocks trained."""
+    if n < 0 or (blocks is not None and n >= blocks):
+        bound = f"between 0 and {blocks - 1} (the model has {blocks} decoder blocks)" if blocks else "0 (train every block) or more"
+        raise ConfigError(f"freeze_layers must be {bound}, got {n}")
 
-    Raises:
-        ConfigError: ``n`` not below the model's number of blocks.
-    """
-    if not n:
-        return
-    from obliviate.models.io import decoder_blocks
 
-    blocks = decoder_blocks(model)
-    if not 0 < n < len(blocks):
-        raise ConfigError(f"freeze_layers must be between 0 and {len(blocks) - 1} (the model has {len(blocks)} decoder blocks), got {n}")
-    for block in blocks[:n]:
-        block.requires_grad_(False)
+def freeze(model: Any, config: PrepareConfig) -> None:
+    """Keep fixed what the recipe says: the (tied) embedding and output matrix, the lowest blocks."""
+    if config.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+        model.get_output_embeddings().weight.requires_grad_(False)
+    if config.freeze_layers:
+        from obliviate.models.structure import decoder_blocks
+
+        blocks = decoder_blocks(model)
+        check_freeze_layers(config.freeze_layers, len(blocks))
+        for block in blocks[: config.freeze_layers]:
+            block.requires_grad_(False)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -139,8 +143,7 @@ def prepare(
 
     if not 0 <= config.rehearsal <= N_REHEARSAL:
         raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")
-    if config.freeze_layers < 0:
-        raise ConfigError(f"freeze_layers must be 0 (train every block) or more, got {config.freeze_layers}")
+    check_freeze_layers(config.freeze_layers, None)
     out = Path(out)
     spec = benchmark_spec(benchmark)
     spec.check_options(config.benchmark)
@@ -149,8 +152,7 @@ def prepare(
     check_prompt_format(source, config.prompt_format, "--prompt_format")
     if config.freeze_layers and isinstance(source, Path) and (source / "config.json").is_file():
         blocks = check_model_config(source).get("num_hidden_layers")
-        if isinstance(blocks, int) and config.freeze_layers >= blocks:
-            raise ConfigError(f"freeze_layers must be below the model's {blocks} decoder blocks, got {config.freeze_layers}")
+        check_freeze_layers(config.freeze_layers, blocks if isinstance(blocks, int) else None)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"--out {out} is an existing file, not a folder; choose a folder path for --out")
     if out.exists() and any(out.iterdir()) and not (resume or overwrite):
@@ -259,10 +261,7 @@ def _prepare(
             say(f"{role}: fine-tuning {model} on {len(records)} items")
             items = sft_items(records, formatter, config.train.max_length)
             pad = loaded.tokenizer.pad_token_id
-            if config.freeze_embeddings:
-                loaded.model.get_input_embeddings().weight.requires_grad_(False)
-                loaded.model.get_output_embeddings().weight.requires_grad_(False)
-            freeze_lowest_blocks(loaded.model, config.freeze_layers)
+            freeze(loaded.model, config)
             result = train(
                 loaded.model,
                 sft_loss,

@@ -117,7 +117,7 @@ def answer_window(model: Any, labels: Any) -> int:
     1 + j, the head must run on positions j .. T - 1 (the last one is dropped by the shift).
     """
     from obliviate.data.formatting import IGNORE_INDEX
-    from obliviate.models.io import takes_logits_to_keep
+    from obliviate.models.structure import takes_logits_to_keep
 
     counted = (labels[:, 1:] != IGNORE_INDEX).any(dim=0)
     if not bool(counted.any()) or not takes_logits_to_keep(model):

@@ -46,7 +46,7 @@ from obliviate.data.formatting import IGNORE_INDEX, batches, encode_record, to_d
 from obliviate.errors import ConfigError
 from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod
 from obliviate.methods.losses import mean_nll, rmu_control_vector, rmu_loss
-from obliviate.models.io import decoder_blocks
+from obliviate.models.structure import decoder_blocks
 
 
 @dataclass

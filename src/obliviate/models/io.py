@@ -291,31 +291,6 @@ def offloaded(model: Any) -> bool:
     return any(p.device.type == "meta" for p in model.parameters())
 
 
-def decoder_blocks(model: Any) -> Any:
-    """The model's list of decoder blocks (``model.model.layers`` for Llama, through any wrapper)."""
-    import torch
-
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.ModuleList) and len(module) and name.split(".")[-1] in ("layers", "h", "blocks"):
-            return module
-    raise ModelError(f"{type(model).__name__} has no list of decoder blocks (model.layers or transformer.h)")
-
-
-def takes_logits_to_keep(model: Any) -> bool:
-    """Whether the model's forward accepts transformers' ``logits_to_keep`` (output head on the last k positions).
-
-    Looks through a DDP-style ``module`` wrapper at the model class's own ``forward``; a wrapper that
-    hides it (a PEFT model, a custom module) gives False, and callers then compute every position.
-    """
-    import inspect
-
-    inner = getattr(model, "module", model)
-    try:
-        return "logits_to_keep" in inspect.signature(type(inner).forward).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def model_fingerprint(model: Any) -> str:
     """The identity of a model's weights, cheap enough to check on every resume.
 

@@ -119,7 +119,7 @@ class ModelScorer(Scorer):
 
     def _keeps_logits(self) -> bool:
         """Whether the forward is the plain one (no overridden ``_logits``) and takes ``logits_to_keep``."""
-        from obliviate.models.io import takes_logits_to_keep
+        from obliviate.models.structure import takes_logits_to_keep
 
         return type(self)._logits is ModelScorer._logits and takes_logits_to_keep(self.model)
 
