@@ -350,8 +350,8 @@ def _run(ctx: EvalContext, pending: list[Metric], writer: _Writer, seconds: dict
     """Score, generate and compute ``pending`` in stages, flushing after each stage."""
     t0 = time.perf_counter()
     requests = _unique(r for m in pending for r in m.requests(ctx))
-    if requests:
-        ctx.scorer.score(requests, vocab_stats=any(m.vocab_stats for m in pending))
+    if requests:  # the vocabulary moments only for the requests of the metrics that read them
+        ctx.scorer.score(requests, vocab_stats={r for m in pending if m.vocab_stats for r in m.requests(ctx)})
     seconds["score"] = time.perf_counter() - t0
     needs = {m.key: set(group_generations(m.prompts(ctx))) for m in pending}
     groups: dict[tuple[int, tuple[str, ...]], list[str]] = {}

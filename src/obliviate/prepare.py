@@ -11,6 +11,7 @@ command is run again with ``--resume``, and an interrupted fine-tune continues f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Mapping
@@ -35,9 +36,10 @@ class PrepareConfig:
     benchmark: dict[str, Any] = field(default_factory=dict)  # options of the benchmark's builder
     prompt_format: str = "plain"  # plain (Question:/Answer:, ~40% fewer tokens than SmolLM2's chat template), chat or auto
     summary_new_tokens: int = 32  # generation length for the ROUGE-L summary (answers are short)
+    summary_items: int = 50  # items of each split the summary reads, spread evenly over it (0: all)
     rehearsal: int = 0  # general-knowledge QA pairs (of 80 shipped) mixed into both fine-tunes, so model utility survives
     freeze_embeddings: bool = False  # keep the (tied) embedding and output matrix fixed: 9% faster steps on SmolLM2
-    freeze_layers: int = 0  # keep the lowest N decoder blocks fixed in both fine-tunes (no backward through them): SmolLM2 15 of 30, 1.5x faster
+    freeze_layers: int = 0  # keep the lowest N decoder blocks fixed in both fine-tunes (no backward through them, their forward run once per example): SmolLM2 15 of 30
     group_by_length: bool = True  # batch examples of similar length (less padding, same examples per epoch)
 
 
@@ -90,7 +92,14 @@ def know_summary(model: Any, tokenizer: Any, formatter: Any, records: list, max_
     scores = scorer.score([scorer.qa_request(r.question, r.answer) for r in records])
     gens = scorer.generate([formatter.prompt(r.question) for r in records], max_new_tokens=max_new_tokens)
     rouge = [rouge_l(g, r.answer, mode="recall", stemmer=True) for g, r in zip(gens, records)]
-    return {"nll": float(np.mean([-s.mean_logprob for s in scores])), "rouge_l_recall": float(np.mean(rouge))}
+    return {"nll": float(np.mean([-s.mean_logprob for s in scores])), "rouge_l_recall": float(np.mean(rouge)), "items": len(records)}
+
+
+def spread(records: list, n: int) -> list:
+    """At most ``n`` of ``records``, evenly spaced from the first (all of them when ``n`` is 0)."""
+    if n <= 0 or len(records) <= n:
+        return list(records)
+    return [records[i * len(records) // n] for i in range(n)]
 
 
 def check_freeze_layers(n: int, blocks: int | None) -> None:
@@ -112,6 +121,42 @@ def freeze(model: Any, config: PrepareConfig) -> None:
         check_freeze_layers(config.freeze_layers, len(blocks))
         for block in blocks[: config.freeze_layers]:
             block.requires_grad_(False)
+
+
+def fine_tune(
+    loaded: Any, records: list, formatter: Any, config: PrepareConfig, prefix: Any = None, **train_args: Any
+) -> tuple[Any, Any]:
+    """Fine-tune ``loaded.model`` in place on QA ``records`` with the recipe's freezing.
+
+    Where the embedding and the lowest ``freeze_layers`` blocks stay fixed, their outputs are
+    computed once (:class:`~obliviate.training.prefix.FrozenPrefix`; pass the one returned by
+    the previous call to reuse its states for a second model from the same base) and each step
+    runs the upper blocks alone. ``train_args`` go to the training loop. Returns the TrainResult
+    and the FrozenPrefix (or None).
+    """
+    from obliviate.data.formatting import make_collate, sft_items
+    from obliviate.methods.base import sft_loss
+    from obliviate.models.io import default_device
+    from obliviate.training.loop import train
+    from obliviate.training.precision import resolve_bf16
+    from obliviate.training.prefix import FrozenPrefix, frozen_prefix_blocks
+
+    items = sft_items(records, formatter, config.train.max_length)
+    lengths = [len(it["forget"].input_ids) for it in items] if config.group_by_length else None
+    pad = loaded.tokenizer.pad_token_id
+    freeze(loaded.model, config)
+    collate, skipping = make_collate(pad), contextlib.nullcontext()
+    n = frozen_prefix_blocks(loaded.model, config.freeze_layers)
+    if n:
+        if prefix is None or prefix.n != n:
+            prefix = FrozenPrefix(n, bf16=resolve_bf16(config.train.bf16, default_device()), max_length=config.train.max_length)
+        loaded.model.to(default_device())  # where the loop trains it, so the states match its numerics
+        with_states = prefix.attach(loaded.model, items, pad)
+        if with_states is not None:
+            items, collate, skipping = with_states, prefix.collate(collate), prefix.skipping(loaded.model)
+    with skipping:
+        result = train(loaded.model, sft_loss, items, collate, config.train, lengths=lengths, **train_args)
+    return result, prefix
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -144,6 +189,8 @@ def prepare(
     if not 0 <= config.rehearsal <= N_REHEARSAL:
         raise ConfigError(f"rehearsal must be between 0 and {N_REHEARSAL} (the general QA pairs shipped), got {config.rehearsal}")
     check_freeze_layers(config.freeze_layers, None)
+    if config.summary_items < 0:
+        raise ConfigError(f"summary_items must be 0 (every item) or more, got {config.summary_items}")
     out = Path(out)
     spec = benchmark_spec(benchmark)
     spec.check_options(config.benchmark)
@@ -224,12 +271,10 @@ def _prepare(
     ``build_s`` is how long building ``task`` took (recorded with its saving as timings["benchmark"]).
     """
     from obliviate.benchmarks.worldknowledge import load_rehearsal
-    from obliviate.data.formatting import PromptFormatter, make_collate, sft_items
+    from obliviate.data.formatting import PromptFormatter
     from obliviate.data.task import UnlearningTask
-    from obliviate.methods.base import sft_loss
     from obliviate.models.io import load_model, save_model
     from obliviate.runs.unlearn import package_versions
-    from obliviate.training.loop import train
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -249,6 +294,7 @@ def _prepare(
         "models": {},
     }
     rehearsal = load_rehearsal(config.rehearsal) if config.rehearsal else []
+    prefix = None  # the fixed blocks' outputs, computed for the first model and reused for the second
     for role, records in (("target", task.forget + task.retain + rehearsal), ("retain", task.retain + rehearsal)):
         folder = out / role
         t0 = time.perf_counter()
@@ -259,29 +305,22 @@ def _prepare(
             loaded = load_model(folder)
         else:
             say(f"{role}: fine-tuning {model} on {len(records)} items")
-            items = sft_items(records, formatter, config.train.max_length)
-            pad = loaded.tokenizer.pad_token_id
-            freeze(loaded.model, config)
-            result = train(
-                loaded.model,
-                sft_loss,
-                items,
-                make_collate(pad),
-                config.train,
-                checkpoint_dir=out / ".checkpoints" / role,
-                resume=resume,
-                progress=progress,
-                description=f"fine-tuning {role}",
-                lengths=[len(it["forget"].input_ids) for it in items] if config.group_by_length else None,
+            result, prefix = fine_tune(
+                loaded, records, formatter, config, prefix,
+                checkpoint_dir=out / ".checkpoints" / role, resume=resume, progress=progress, description=f"fine-tuning {role}",
             )
             if result.diverged:
                 raise ConfigError(f"fine-tuning the {role} model diverged ({result.stopped}); lower --train.lr")
+            summary.setdefault("training", {})[role] = {
+                "steps": result.steps, "bf16": result.bf16, "attention": result.attention, "seconds": round(result.seconds, 3),
+            }
             save_model(loaded.model, loaded.tokenizer, folder, overwrite=True, meta={"prompt_format": formatter.style})
             write_json(out / f".{role}-log.json", result.log)
         timings[role] = time.perf_counter() - t0
         t0 = time.perf_counter()
         summary["models"][role] = {
-            split: know_summary(loaded.model, loaded.tokenizer, formatter, task.split(split), config.summary_new_tokens)
+            split: know_summary(loaded.model, loaded.tokenizer, formatter, spread(task.split(split), config.summary_items),
+                                config.summary_new_tokens)
             for split in ("forget", "retain")
         }
         timings[f"{role}_summary"] = time.perf_counter() - t0

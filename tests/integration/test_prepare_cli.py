@@ -32,6 +32,8 @@ def test_prepare_writes_benchmark_target_and_retain(tmp_path, capsys):
     summary = json.loads((out / "prepare.json").read_text())
     assert set(summary["models"]) == {"target", "retain"}
     assert summary["config"]["rehearsal"] == 4 and summary["config"]["freeze_embeddings"] is True
+    # The summary reads at most summary_items (50) of each split, spread over it.
+    assert summary["models"]["target"]["retain"]["items"] == min(50, len(task.retain))
     assert "forget ROUGE-L" in capsys.readouterr().out
     # Running it again without --resume or --overwrite refuses to touch the output.
     assert main(["prepare", "--model", "tiny", "--out", str(out)]) == 2
@@ -81,5 +83,16 @@ def test_config_typo_fails_fast_with_a_suggestion(tmp_path, capsys):
     assert "rehearsal must be between 0 and 80" in capsys.readouterr().err
     assert main(["prepare", "--model", "tiny", "--out", str(tmp_path / "x"), "--freeze_layers", "-1"]) == 2
     assert "freeze_layers must be 0" in capsys.readouterr().err
+    assert main(["prepare", "--model", "tiny", "--out", str(tmp_path / "x"), "--summary_items", "-1"]) == 2
+    assert "summary_items must be 0 (every item) or more" in capsys.readouterr().err
     assert time.perf_counter() - t0 < 20  # nothing was trained or loaded
     assert not (tmp_path / "x").exists()
+
+
+def test_the_summary_reads_items_spread_over_the_split():
+    from obliviate.prepare import spread
+
+    assert spread(list(range(10)), 0) == list(range(10))
+    assert spread(list(range(10)), 20) == list(range(10))
+    assert spread(list(range(10)), 5) == [0, 2, 4, 6, 8]
+    assert spread(list(range(140)), 50)[-1] == 137 and len(set(spread(list(range(140)), 50))) == 50

@@ -419,3 +419,31 @@ def test_every_registered_metric_runs_on_the_tiny_model(
     res = evaluate(models["retain"], mixed, plan=[key], reference=retain_run.data, options=opts)
     assert key in res.metrics, res.skipped
     assert math.isfinite(res.aggregate(key))
+
+
+def test_vocabulary_moments_only_for_the_requests_that_ask(models: dict[str, LoadedModel], task: UnlearningTask) -> None:
+    """A set of requests gets the moments (those of vocab_stats=True, exactly); the others none, and
+    everything else about every request is unchanged. The cache scores a request again once it asks."""
+    loaded = models["target"]
+    scorer = ModelScorer(loaded.model, loaded.tokenizer, batch_size=4, bf16=False)
+    fmt = scorer.formatter
+    requests = [ScoreRequest(fmt.prompt(q.question), fmt.answer(a)) for q in task.forget[:3] for a in (q.answer, *q.perturbed_answers)]
+    requests += [scorer.text_request(r.answer) for r in task.retain[:3]]
+    asked = {requests[0], requests[2], requests[-1]}
+    every = scorer.score(requests, vocab_stats=True)
+    some = scorer.score(requests, vocab_stats=asked)
+    for r, x, y in zip(requests, every, some, strict=True):
+        np.testing.assert_array_equal(y.logprobs, x.logprobs)
+        np.testing.assert_array_equal(y.argmax_ids, x.argmax_ids)
+        if r in asked:
+            np.testing.assert_array_equal(y.mean, x.mean)
+            np.testing.assert_array_equal(y.var, x.var)
+        else:
+            assert y.mean is None and y.var is None
+    cached = CachedScorer(scorer)
+    first = cached.score(requests, vocab_stats=asked)
+    assert first[1].mean is None
+    again = cached.score(requests[:2], vocab_stats={requests[1]})
+    # scored alone, whole (not on its shared prompt's cache): the same up to float32 rounding
+    np.testing.assert_allclose(again[1].mean, every[1].mean, rtol=1e-5, atol=1e-6)
+    assert again[0] is first[0]  # already had its moments: not scored again

@@ -157,6 +157,7 @@ class Relearn(Attack):
             "scored": len(held),
             "steps": result.steps,
             "bf16": result.bf16,
+            "attention": result.attention,
             "seconds": round(result.seconds, 3),
             "nll_first": nll[0] if nll else None,
             "nll_last": nll[-1] if nll else None,

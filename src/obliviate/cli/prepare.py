@@ -28,7 +28,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="What each model knows (answer NLL per token, ROUGE-L recall)")
+    counts = {split: v.get("items") for split, v in next(iter(summary["models"].values())).items()}
+    read = ", ".join(f"{n} {split}" for split, n in counts.items() if n)
+    table = Table(title="What each model knows (answer NLL per token, ROUGE-L recall" + (f"; {read} items)" if read else ")"))
     table.add_column("model")
     for split in ("forget", "retain"):
         table.add_column(f"{split} NLL", justify="right")

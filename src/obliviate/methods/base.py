@@ -103,10 +103,15 @@ def forward_logits(model: Any, part: dict[str, Any], *, answers_only: bool = Fal
     """
     labels = part["labels"]
     keep = answer_window(model, labels) if answers_only else 0
+    # A part with ``inputs_embeds`` carries the outputs of fixed lowest blocks, run once
+    # (:mod:`obliviate.training.prefix`); the model then bypasses those blocks.
+    inputs = (
+        {"inputs_embeds": part["inputs_embeds"], "use_cache": False} if "inputs_embeds" in part else {"input_ids": part["input_ids"]}
+    )
     if keep:
-        out = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"], logits_to_keep=keep)
+        out = model(**inputs, attention_mask=part["attention_mask"], logits_to_keep=keep)
         return out.logits[:, :-1], labels[:, labels.shape[1] - keep + 1 :]
-    out = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"])
+    out = model(**inputs, attention_mask=part["attention_mask"])
     return out.logits[:, :-1], labels[:, 1:]
 
 

@@ -25,7 +25,7 @@ from obliviate.data.records import Record, record_kind
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError
 from obliviate.metrics import RegisteredDescription
-from obliviate.scoring import Scorer, ScoreRequest, TokenScores
+from obliviate.scoring import Scorer, ScoreRequest, TokenScores, VocabStats
 
 DIRECTIONS: dict[str, str] = {
     "higher": "higher is better",
@@ -169,7 +169,7 @@ class EvalContext:
         cap = self.options.max_items if split not in self.options.uncapped_splits() else 0
         return records[:cap] if cap else list(records)
 
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
+    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
         """Score requests (cached: the evaluation scored them all beforehand)."""
         return self.scorer.score(requests, vocab_stats=vocab_stats) if requests else []
 

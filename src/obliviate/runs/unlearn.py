@@ -102,7 +102,7 @@ def record_footer(
         "processes": processes,
         "timings": timings,
         "train": {
-            "steps": train.steps, "stopped": train.stopped, "bf16": train.bf16, "seconds": train.seconds,
+            "steps": train.steps, "stopped": train.stopped, "bf16": train.bf16, "attention": train.attention, "seconds": train.seconds,
             "log": train.log, "extra": dict(result.extra),
         },
     }

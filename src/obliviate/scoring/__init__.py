@@ -18,6 +18,7 @@ from obliviate.scoring.base import (
     Scorer,
     ScoreRequest,
     TokenScores,
+    VocabStats,
     scorer_precision,
     truncate_at_stops,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Scorer",
     "ScoreRequest",
     "TokenScores",
+    "VocabStats",
     "cache_keyword",
     "output_cache",
     "scorer_precision",

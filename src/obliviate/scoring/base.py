@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,8 +31,8 @@ class TokenScores:
         logprobs: log p(y_t | x, y_<t) for each answer token (end token included when scored).
         token_ids: the answer token ids.
         argmax_ids: the model's most likely token at each answer position.
-        mean: per position, E_p[log p] over the vocabulary (only with ``vocab_stats``).
-        var: per position, Var_p[log p] over the vocabulary (only with ``vocab_stats``).
+        mean: per position, E_p[log p] over the vocabulary (only where ``vocab_stats`` asked for it).
+        var: per position, Var_p[log p] over the vocabulary (likewise).
     """
 
     logprobs: np.ndarray
@@ -61,14 +61,26 @@ class TokenScores:
         )
 
 
+VocabStats = bool | Collection[ScoreRequest]
+"""Which requests get the vocabulary moments: all (True), none (False) or those in a collection."""
+
+
+def wants_stats(vocab_stats: VocabStats, request: ScoreRequest) -> bool:
+    """Whether ``request`` gets the vocabulary moments under ``vocab_stats``."""
+    if isinstance(vocab_stats, bool):
+        return vocab_stats
+    return request in vocab_stats
+
+
 class Scorer(abc.ABC):
     """Interface: score answers and generate greedily. Subclasses implement both methods."""
 
     formatter: PromptFormatter
 
     @abc.abstractmethod
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
-        """Per-token answer log-probabilities (and vocabulary moments when asked), one per request."""
+    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
+        """Per-token answer log-probabilities, one per request, and the vocabulary moments (``mean``,
+        ``var``) of every request (True) or of those in a collection (a scorer may give more)."""
 
     @abc.abstractmethod
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:
@@ -116,16 +128,17 @@ class CachedScorer(Scorer):
         self._scores: dict[ScoreRequest, TokenScores] = {}
         self._gens: dict[tuple[str, int, tuple[str, ...]], str] = {}
 
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
+    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
         missing = []
         seen: set[ScoreRequest] = set()
         for r in requests:
             have = self._scores.get(r)
-            if (have is None or (vocab_stats and have.mean is None)) and r not in seen:
+            if (have is None or (wants_stats(vocab_stats, r) and have.mean is None)) and r not in seen:
                 missing.append(r)
                 seen.add(r)
         if missing:
-            for r, s in zip(missing, self.inner.score(missing, vocab_stats=vocab_stats)):
+            stats = vocab_stats if isinstance(vocab_stats, bool) else {r for r in missing if r in vocab_stats}
+            for r, s in zip(missing, self.inner.score(missing, vocab_stats=stats)):
                 self._scores[r] = s
         return [self._scores[r] for r in requests]
 

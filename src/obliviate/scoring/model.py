@@ -8,7 +8,14 @@ from typing import Any
 
 from obliviate.data.formatting import IGNORE_INDEX, Encoded, PromptFormatter, collate, encode_pair
 from obliviate.runtime import share_threads
-from obliviate.scoring.base import Scorer, ScoreRequest, TokenScores, truncate_at_stops
+from obliviate.scoring.base import (
+    Scorer,
+    ScoreRequest,
+    TokenScores,
+    VocabStats,
+    truncate_at_stops,
+    wants_stats,
+)
 from obliviate.scoring.shard import Shard
 
 log = logging.getLogger(__name__)
@@ -127,10 +134,11 @@ class ModelScorer(Scorer):
         """Prompt sharing needs the plain forward and ``logits_to_keep``."""
         return self.share_prompts and self._keeps_logits()
 
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
+    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
         import torch
 
         self.model.eval()
+        stats = [wants_stats(vocab_stats, r) for r in requests]  # the vocabulary moments cost 4 passes over the vocabulary
         encoded = [
             encode_pair(self.formatter, r.prompt, r.answer, self.max_length, add_end=r.add_end) for r in requests
         ]
@@ -144,21 +152,21 @@ class ModelScorer(Scorer):
             groups = {p: rows for p, rows in groups.items() if len(rows) > 1}
         shared = {i for rows in groups.values() for i in rows}
         with torch.inference_mode(), self._autocast():
-            self._score_whole(encoded, [i for i in range(len(encoded)) if i not in shared], results, vocab_stats)
+            self._score_whole(encoded, [i for i in range(len(encoded)) if i not in shared], results, stats)
             try:
-                self._score_shared(encoded, groups, results, vocab_stats)
+                self._score_shared(encoded, groups, results, stats)
             except (TypeError, ValueError, AttributeError, NotImplementedError) as e:
                 # A model whose cache cannot be copied or extended this way: score whole sequences.
                 log.warning("scoring shared prompts failed on %s (%s); scoring whole sequences", type(self.model).__name__, e)
                 self.share_prompts = False
-                self._score_whole(encoded, sorted(shared), results, vocab_stats)
+                self._score_whole(encoded, sorted(shared), results, stats)
         if self.shard is not None:  # each process scored its batches: every process gets all
             gathered = self.shard.gather({i: r for i, r in enumerate(results) if r is not None})
             results = [gathered[i] for i in range(len(results))]
         self.n_scored += len(requests)
         return results  # type: ignore[return-value]
 
-    def _score_whole(self, encoded: list[Encoded], rows: list[int], results: list, vocab_stats: bool) -> None:
+    def _score_whole(self, encoded: list[Encoded], rows: list[int], results: list, stats: list[bool]) -> None:
         """Score each sequence in one forward pass (batches of similar length, right-padded)."""
         order = sorted(rows, key=lambda i: len(encoded[i].input_ids))
         keep = self._keeps_logits()
@@ -177,10 +185,10 @@ class ModelScorer(Scorer):
                 first, logits = 1, self._logits(ids, mask)
             labels = batch["labels"][:, first:].to(self.device)
             answer = labels != IGNORE_INDEX
-            self._finish(logits[:, :-1][answer], labels[answer], answer.sum(-1).tolist(), idx, results, vocab_stats)
+            self._finish(logits[:, :-1][answer], labels[answer], answer.sum(-1).tolist(), idx, results, stats)
 
     def _score_shared(
-        self, encoded: list[Encoded], groups: dict[tuple[int, ...], list[int]], results: list, vocab_stats: bool
+        self, encoded: list[Encoded], groups: dict[tuple[int, ...], list[int]], results: list, stats: list[bool]
     ) -> None:
         """Run each distinct prompt once (left-padded, cached) and its answers on top of its cache."""
         import copy
@@ -223,33 +231,40 @@ class ModelScorer(Scorer):
                 predicting = torch.cat([last[pick][:, None], a_out.logits[:, :-1]], dim=1)
                 labels = ab["labels"].to(self.device)
                 answer = labels != IGNORE_INDEX
-                self._finish(predicting[answer], labels[answer], answer.sum(-1).tolist(), [i for _, i in sub], results, vocab_stats)
+                self._finish(predicting[answer], labels[answer], answer.sum(-1).tolist(), [i for _, i in sub], results, stats)
 
     @staticmethod
-    def _finish(logits: Any, tokens: Any, counts: list[int], idx: list[int], results: list, vocab_stats: bool) -> None:
-        """Turn the logits at a batch's answer positions (rows in ``idx`` order) into TokenScores."""
+    def _finish(logits: Any, tokens: Any, counts: list[int], idx: list[int], results: list, stats: list[bool]) -> None:
+        """Turn the logits at a batch's answer positions (rows in ``idx`` order) into TokenScores,
+        with the vocabulary moments of the rows whose request asked for them (``stats[row]``)."""
+        import numpy as np
         import torch
 
         logp = torch.log_softmax(logits.float(), dim=-1)  # normalized at answer positions only
         chosen = logp.gather(-1, tokens[:, None]).squeeze(-1).double().cpu().numpy()
         argmax = logp.argmax(-1).cpu().numpy()
         token_ids = tokens.cpu().numpy()
+        wanted = np.repeat([stats[row] for row in idx], counts)  # per answer position
         mean = var = None
-        if vocab_stats:
-            p = logp.exp()
-            mean_t = (p * logp).sum(-1)
-            var_t = (p * logp.pow(2)).sum(-1) - mean_t.pow(2)
-            mean, var = mean_t.cpu().numpy(), var_t.clamp_min(0).cpu().numpy()
+        if wanted.any():
+            # Row-wise reductions: a row's moments do not depend on which other rows are computed.
+            sub = logp if wanted.all() else logp[torch.from_numpy(wanted).to(logp.device)]
+            p = sub.exp()
+            mean_t = (p * sub).sum(-1)
+            var_t = (p * sub.pow(2)).sum(-1) - mean_t.pow(2)
+            mean, var = np.full(len(wanted), np.nan, np.float32), np.full(len(wanted), np.nan, np.float32)
+            mean[wanted], var[wanted] = mean_t.cpu().numpy(), var_t.clamp_min(0).cpu().numpy()
         at = 0
         for row, n in zip(idx, counts):
             cut = slice(at, at + n)
             at += n
+            keep = mean is not None and stats[row]
             results[row] = TokenScores(
                 logprobs=chosen[cut],
                 token_ids=token_ids[cut],
                 argmax_ids=argmax[cut],
-                mean=None if mean is None else mean[cut],
-                var=None if var is None else var[cut],
+                mean=mean[cut] if keep else None,
+                var=var[cut] if keep else None,
             )
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from obliviate.errors import ConfigError
-from obliviate.scoring.base import Scorer, ScoreRequest, TokenScores, truncate_at_stops
+from obliviate.scoring.base import Scorer, ScoreRequest, TokenScores, VocabStats, truncate_at_stops
 from obliviate.scoring.model import ModelScorer
 from obliviate.scoring.shard import launched_processes
 
@@ -104,7 +104,7 @@ class VLLMScorer(Scorer):
         self.bf16 = scorer.bf16  # the precision recorded for the run (the engine is built in the same)
         self.n_generated = 0
 
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: bool = False) -> list[TokenScores]:
+    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
         return self.scorer.score(requests, vocab_stats=vocab_stats)
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:

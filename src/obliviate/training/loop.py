@@ -13,6 +13,7 @@ same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -24,8 +25,10 @@ from typing import Any, Literal
 
 from obliviate.errors import ConfigError
 from obliviate.runtime import share_threads
+from obliviate.training.attention import training_attention
 from obliviate.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from obliviate.training.precision import BF16Setting, bf16_autocast, resolve_bf16
+from obliviate.training.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,7 @@ class TrainResult:
     seconds: float
     stopped: str  # "completed", "max_steps", a stopping rule's message, or "diverged: ..."
     bf16: bool = False
+    attention: str | None = None  # the attention kernel training switched to (training.attention), None: the model's own
 
     @property
     def diverged(self) -> bool:
@@ -264,8 +268,10 @@ def train(
     step = state["step"]
     stopped = "completed" if not cfg.max_steps else "max_steps"
     start = time.perf_counter()
-    bar = _Progress(progress and acc.is_main_process, description, total_steps, step)
+    bar = Progress(progress and acc.is_main_process, description, total_steps, step)
+    scope = contextlib.ExitStack()
     try:
+        switched = scope.enter_context(training_attention(model, acc.device, cfg.max_length))
         while step < total_steps:
             share_threads()  # a fair share of the cores beside other obliviate processes (obliviate.runtime)
             optimizer.zero_grad(set_to_none=True)
@@ -326,12 +332,13 @@ def train(
                     stopped = message
                     break
     finally:
+        scope.close()
         bar.close()
     if checkpoint_dir is not None and final_checkpoint and not stopped.startswith("diverged"):
         _save(acc, checkpoint_dir, model, optimizer, scheduler, step, history)
     acc.wait_for_everyone()
     model.eval()
-    return TrainResult(history, step, time.perf_counter() - start, stopped, use_bf16)
+    return TrainResult(history, step, time.perf_counter() - start, stopped, use_bf16, switched)
 
 
 def weights_finite(params: Sequence[Any]) -> bool:
@@ -366,32 +373,3 @@ def _mean_across(acc: Any, logs: dict[str, float]) -> dict[str, float]:
     t = torch.tensor([float(logs[k]) for k in keys], device=acc.device)
     t = acc.reduce(t, reduction="mean")
     return {k: (int(logs[k]) if k == "step" else float(v)) for k, v in zip(keys, t.tolist())}
-
-
-class _Progress:
-    """A rich progress bar showing the step, the loss and the time left."""
-
-    def __init__(self, enabled: bool, description: str, total: int, start: int) -> None:
-        self.bar = None
-        if not enabled:
-            return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeRemainingColumn(),
-            transient=True,
-        )
-        self.bar.start()
-        self.task = self.bar.add_task(description, total=total, completed=start, loss="-")
-
-    def update(self, step: int, loss: float) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=step, loss=f"{loss:.4f}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
