@@ -125,14 +125,14 @@ def freeze(model: Any, config: PrepareConfig) -> None:
 
 def fine_tune(
     loaded: Any, records: list, formatter: Any, config: PrepareConfig, prefix: Any = None, **train_args: Any
-) -> tuple[Any, Any]:
+) -> tuple[Any, Any, int]:
     """Fine-tune ``loaded.model`` in place on QA ``records`` with the recipe's freezing.
 
     Where the embedding and the lowest ``freeze_layers`` blocks stay fixed, their outputs are
     computed once (:class:`~obliviate.training.prefix.FrozenPrefix`; pass the one returned by
     the previous call to reuse its states for a second model from the same base) and each step
-    runs the upper blocks alone. ``train_args`` go to the training loop. Returns the TrainResult
-    and the FrozenPrefix (or None).
+    runs the upper blocks alone. ``train_args`` go to the training loop. Returns the TrainResult,
+    the FrozenPrefix (or None) and how many blocks ran once per example (0: every step ran them).
     """
     from obliviate.data.formatting import make_collate, sft_items
     from obliviate.methods.base import sft_loss
@@ -145,7 +145,7 @@ def fine_tune(
     lengths = [len(it["forget"].input_ids) for it in items] if config.group_by_length else None
     pad = loaded.tokenizer.pad_token_id
     freeze(loaded.model, config)
-    collate, skipping = make_collate(pad), contextlib.nullcontext()
+    collate, skipping, once = make_collate(pad), contextlib.nullcontext(), 0
     n = frozen_prefix_blocks(loaded.model, config.freeze_layers)
     if n:
         if prefix is None or prefix.n != n:
@@ -153,10 +153,10 @@ def fine_tune(
         loaded.model.to(default_device())  # where the loop trains it, so the states match its numerics
         with_states = prefix.attach(loaded.model, items, pad)
         if with_states is not None:
-            items, collate, skipping = with_states, prefix.collate(collate), prefix.skipping(loaded.model)
+            items, collate, skipping, once = with_states, prefix.collate(collate), prefix.skipping(loaded.model), n
     with skipping:
         result = train(loaded.model, sft_loss, items, collate, config.train, lengths=lengths, **train_args)
-    return result, prefix
+    return result, prefix, once
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -305,14 +305,15 @@ def _prepare(
             loaded = load_model(folder)
         else:
             say(f"{role}: fine-tuning {model} on {len(records)} items")
-            result, prefix = fine_tune(
+            result, prefix, once = fine_tune(
                 loaded, records, formatter, config, prefix,
                 checkpoint_dir=out / ".checkpoints" / role, resume=resume, progress=progress, description=f"fine-tuning {role}",
             )
             if result.diverged:
                 raise ConfigError(f"fine-tuning the {role} model diverged ({result.stopped}); lower --train.lr")
             summary.setdefault("training", {})[role] = {
-                "steps": result.steps, "bf16": result.bf16, "attention": result.attention, "seconds": round(result.seconds, 3),
+                "steps": result.steps, "bf16": result.bf16, "attention": result.attention, "blocks_run_once": once,
+                "seconds": round(result.seconds, 3),
             }
             save_model(loaded.model, loaded.tokenizer, folder, overwrite=True, meta={"prompt_format": formatter.style})
             write_json(out / f".{role}-log.json", result.log)

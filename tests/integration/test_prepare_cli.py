@@ -32,6 +32,9 @@ def test_prepare_writes_benchmark_target_and_retain(tmp_path, capsys):
     summary = json.loads((out / "prepare.json").read_text())
     assert set(summary["models"]) == {"target", "retain"}
     assert summary["config"]["rehearsal"] == 4 and summary["config"]["freeze_embeddings"] is True
+    # The fixed embedding and lowest block ran once per example, not at every step (training.prefix).
+    assert summary["training"]["target"]["blocks_run_once"] == 1 == summary["training"]["retain"]["blocks_run_once"]
+    assert summary["training"]["target"]["attention"] == "eager"  # short sequences on the CPU (training.attention)
     # The summary reads at most summary_items (50) of each split, spread over it.
     assert summary["models"]["target"]["retain"]["items"] == min(50, len(task.retain))
     assert "forget ROUGE-L" in capsys.readouterr().out

@@ -130,3 +130,11 @@ def test_cpu_training_attends_with_matmuls_for_short_sequences_and_restores_the_
     collate = make_collate(loaded.tokenizer.pad_token_id)
     assert train(model, sft_loss, items, collate, cfg, progress=False).attention == "eager"
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_states_past_the_memory_bound_train_the_whole_model(monkeypatch):
+    import obliviate.training.prefix as prefix_module
+
+    loaded, model, items = _setup()
+    monkeypatch.setattr(prefix_module, "MAX_BYTES", 1000)
+    assert FrozenPrefix(2, bf16=False, max_length=96).attach(model, items, loaded.tokenizer.pad_token_id) is None
