@@ -11,6 +11,8 @@ Measures, in one process:
 
    - a fine-tuning step (answer NLL, forward + backward + AdamW);
    - an unlearning step (GradDiff: a forget and a retain batch, forward + backward + AdamW);
+   - both steps again with the model's fused (sdpa) attention, where the training loop uses
+     eager attention for short sequences on the CPU (``obliviate.training.attention``);
    - a scoring pass (``ModelScorer.score`` of every forget question with its answer, whole
      sequences, batches of 16 sorted by length, as the evaluation runs them);
    - a generation pass (``ModelScorer.generate`` of 16 prompts, at most 32 new tokens).
@@ -115,6 +117,7 @@ def workloads(model_name: str, repeats: int) -> list[tuple[str, str, float, floa
     from obliviate.methods.base import resolve_method, sft_loss
     from obliviate.models import load_model
     from obliviate.scoring import ModelScorer
+    from obliviate.training.attention import training_attention
     from obliviate.training.precision import bf16_autocast
     from obliviate.unlearning import build_items
 
@@ -134,16 +137,21 @@ def workloads(model_name: str, repeats: int) -> list[tuple[str, str, float, floa
         requests = [scorer.qa_request(q, a) for q, a in questions]
         prompts = [formatter.prompt(q) for q, _ in questions[:16]]
 
-        def step(loss_fn: Callable[[], Any], bf16: bool = bf16) -> None:
+        def step(loss_fn: Callable[[], Any], bf16: bool = bf16, kernel: bool = True) -> None:
+            """One optimizer step; ``kernel``: with the attention the training loop picks (eager on
+            the CPU for short sequences, obliviate.training.attention), else the model's sdpa."""
             optimizer.zero_grad(set_to_none=True)
-            with bf16_autocast("cpu", bf16):
+            with bf16_autocast("cpu", bf16), training_attention(model, "cpu", 128 if kernel else 10**9):
                 loss = loss_fn()
-            loss.backward()
+                loss.backward()
             optimizer.step()
 
         jobs: list[tuple[str, bool, int, Callable[[], Any]]] = [
             ("fine-tuning step", True, 3, lambda: step(lambda: sft_loss(model, batch).loss)),
+            ("fine-tuning step (sdpa attention)", True, 3, lambda: step(lambda: sft_loss(model, batch).loss, kernel=False)),
             ("unlearning step (grad_diff)", True, 3, lambda: step(lambda: method.loss(model, batch).loss)),
+            ("unlearning step (grad_diff, sdpa)", True, 3,
+             lambda: step(lambda: method.loss(model, batch).loss, kernel=False)),
             (f"scoring pass ({len(requests)} answers)", False, 1, lambda s=scorer, r=requests: s.score(r)),
             # the scorer's own decoding; every one of its forwards is counted, early stops included
             (f"generation pass (16 x <= {new_tokens} tokens)", False, 1,
