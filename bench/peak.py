@@ -139,9 +139,9 @@ def workloads(model_name: str, repeats: int) -> list[tuple[str, str, float, floa
 
         def step(loss_fn: Callable[[], Any], bf16: bool = bf16, kernel: bool = True) -> None:
             """One optimizer step; ``kernel``: with the attention the training loop picks (eager on
-            the CPU for short sequences, obliviate.training.attention), else the model's sdpa."""
+            the CPU for short sequences under bf16, obliviate.training.attention), else sdpa."""
             optimizer.zero_grad(set_to_none=True)
-            with bf16_autocast("cpu", bf16), training_attention(model, "cpu", 128 if kernel else 10**9):
+            with bf16_autocast("cpu", bf16), training_attention(model, "cpu", 128 if kernel else 10**9, bf16):
                 loss = loss_fn()
                 loss.backward()
             optimizer.step()

@@ -34,7 +34,7 @@ def test_prepare_writes_benchmark_target_and_retain(tmp_path, capsys):
     assert summary["config"]["rehearsal"] == 4 and summary["config"]["freeze_embeddings"] is True
     # The fixed embedding and lowest block ran once per example, not at every step (training.prefix).
     assert summary["training"]["target"]["blocks_run_once"] == 1 == summary["training"]["retain"]["blocks_run_once"]
-    assert summary["training"]["target"]["attention"] == "eager"  # short sequences on the CPU (training.attention)
+    assert summary["training"]["target"]["attention"] is None  # the tiny recipe trains in fp32: sdpa (training.attention)
     # The summary reads at most summary_items (50) of each split, spread over it.
     assert summary["models"]["target"]["retain"]["items"] == min(50, len(task.retain))
     assert "forget ROUGE-L" in capsys.readouterr().out

@@ -115,20 +115,23 @@ def test_cpu_training_attends_with_matmuls_for_short_sequences_and_restores_the_
     batch = make_collate(loaded.tokenizer.pad_token_id)(items[:6])
     model.train()
     loss, grads = _loss_and_grads(model, batch)
-    with training_attention(model, "cpu", 96) as switched:
+    with training_attention(model, "cpu", 96, bf16=False) as switched:  # fp32: sdpa is the faster one
+        assert switched is None and model.config._attn_implementation == "sdpa"
+    with training_attention(model, "cpu", 96, bf16=True) as switched:
         assert switched == "eager" and model.config._attn_implementation == "eager"
         loss_e, grads_e = _loss_and_grads(model, batch)
     assert model.config._attn_implementation == "sdpa"
     assert abs(loss - loss_e) < 1e-5 * max(1.0, loss)  # the same function, rounded otherwise
     for name in grads:
         torch.testing.assert_close(grads_e[name], grads[name], rtol=1e-4, atol=1e-6, msg=name)
-    with training_attention(model, "cpu", MAX_EAGER_LENGTH + 1) as switched:  # long sequences: [T, T] matrices
+    with training_attention(model, "cpu", MAX_EAGER_LENGTH + 1, bf16=True) as switched:  # long sequences: [T, T] matrices
         assert switched is None and model.config._attn_implementation == "sdpa"
-    with training_attention(model, "meta", 96) as switched:  # not the CPU: the model's own kernel
+    with training_attention(model, "meta", 96, bf16=True) as switched:  # not the CPU: the model's own kernel
         assert switched is None
-    cfg = TrainConfig(lr=1e-3, max_steps=1, batch_size=4, bf16="off")
     collate = make_collate(loaded.tokenizer.pad_token_id)
-    assert train(model, sft_loss, items, collate, cfg, progress=False).attention == "eager"
+    for bf16, kernel in (("on", "eager"), ("off", None)):
+        cfg = TrainConfig(lr=1e-3, max_steps=1, batch_size=4, bf16=bf16)
+        assert train(model, sft_loss, items, collate, cfg, progress=False).attention == kernel
     assert model.config._attn_implementation == "sdpa"
 
 

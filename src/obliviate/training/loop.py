@@ -271,7 +271,7 @@ def train(
     bar = Progress(progress and acc.is_main_process, description, total_steps, step)
     scope = contextlib.ExitStack()
     try:
-        switched = scope.enter_context(training_attention(model, acc.device, cfg.max_length))
+        switched = scope.enter_context(training_attention(model, acc.device, cfg.max_length, use_bf16))
         while step < total_steps:
             share_threads()  # a fair share of the cores beside other obliviate processes (obliviate.runtime)
             optimizer.zero_grad(set_to_none=True)

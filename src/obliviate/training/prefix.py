@@ -129,7 +129,7 @@ class FrozenPrefix:
         was_training = model.training
         model.eval()  # no dropout is active (frozen_prefix_blocks), so eval and train agree
         try:
-            with torch.no_grad(), bf16_autocast(device, self.bf16), training_attention(model, device, self.max_length):
+            with torch.no_grad(), bf16_autocast(device, self.bf16), training_attention(model, device, self.max_length, self.bf16):
                 for start in range(0, len(sequences), self.batch_size):
                     chunk = sequences[start : start + self.batch_size]
                     batch = collate([Encoded(list(s), list(s)) for s in chunk], pad_id, side="right")
