@@ -34,8 +34,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     # full: every item of every split, TOFU-length generations for short answers.
     "full": {"max_items": 0, "max_new_tokens": 64, "gradnorm_items": 32},
 }
-# Two methods fit the warm demo's 1.5 minutes on 2 cores (with simnpo, the third, about 2.2):
-# grad_diff keeps utility, npo forgets most at a cost; --methods grad_diff,npo,simnpo adds it.
+# Two methods fit the warm demo's 1.5 minutes on 2 cores (74 s; simnpo, a third, adds about 35 s):
+# grad_diff forgets most at the target's utility, npo less at about the same; --methods grad_diff,npo,simnpo adds simnpo.
 DEFAULT_METHODS = ("grad_diff", "npo")
 # Shorter CPU schedules than the methods' own defaults: 2 epochs (6 steps of batch 8), so that
 # the methods and their evaluations fit the warm demo's budget on 2 cores (figures: README,
