@@ -40,9 +40,10 @@ DEFAULT_METHODS = ("grad_diff", "npo")
 # Shorter CPU schedules than the methods' own defaults: 2 epochs (6 steps of batch 8), so that
 # the methods and their evaluations fit the warm demo's budget on 2 cores (figures: README,
 # bench/). The rates were chosen on two variants of the prepared models (trained with eager and
-# with fused attention: different rounding, as on another machine), FQ / MU against the target's
-# MU (first variant; second): grad_diff 2e-4 416x / +5%; 2.5e-4 8500x / 0%; 18000x / -11%;
-# 3e-4 8500x / -13%; npo 1.25e-4 -; 117x, 1.5e-4 117x / -5%, 2e-4 1290x / -2%; 3500x / -16%.
+# with fused attention: different rounding, as on another machine), FQ / MU against the target's:
+#   grad_diff 2e-4: 416x / +5% (first); 2.5e-4: 8500x / 0% (first), 18000x / -11% (second);
+#             3e-4: 8500x / -13% (first)
+#   npo 1.25e-4: 117x (second); 1.5e-4: 117x / -5% (first); 2e-4: 1290x / -2% (first), 3500x / -16% (second)
 # Another machine gave 3500x at grad_diff 2e-4: a machine moves a method about one rate step.
 DEMO_TRAIN: dict[str, dict[str, Any]] = {
     "grad_diff": {"epochs": 2, "lr": 2.5e-4},

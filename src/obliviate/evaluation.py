@@ -349,9 +349,10 @@ def _pending(setup: EvalPlan, done: Mapping[str, Any]) -> list[Metric]:
 def _run(ctx: EvalContext, pending: list[Metric], writer: _Writer, seconds: dict[str, float]) -> None:
     """Score, generate and compute ``pending`` in stages, flushing after each stage."""
     t0 = time.perf_counter()
-    requests = _unique(r for m in pending for r in m.requests(ctx))
+    asked = {m.key: m.requests(ctx) for m in pending}
+    requests = _unique(r for rs in asked.values() for r in rs)
     if requests:  # the vocabulary moments only for the requests of the metrics that read them
-        ctx.scorer.score(requests, vocab_stats={r for m in pending if m.vocab_stats for r in m.requests(ctx)})
+        ctx.scorer.score(requests, vocab_stats={r for m in pending if m.vocab_stats for r in asked[m.key]})
     seconds["score"] = time.perf_counter() - t0
     needs = {m.key: set(group_generations(m.prompts(ctx))) for m in pending}
     groups: dict[tuple[int, tuple[str, ...]], list[str]] = {}
