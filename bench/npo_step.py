@@ -33,7 +33,7 @@ def build(model_name: str, bf16: str, prompt_format: str = "chat") -> dict[str, 
     from obliviate.data.formatting import make_collate
     from obliviate.methods.npo import NPO, NPOConfig
     from obliviate.models import load_model
-    from obliviate.training.precision import bf16_autocast, resolve_bf16
+    from obliviate.models.precision import bf16_autocast, resolve_bf16
     from obliviate.unlearning import build_items
 
     lm = load_model(model_name)
@@ -97,8 +97,8 @@ def time_steps(setup: dict[str, Any], steps: int, warmup: int = 1) -> dict[str, 
     """Seconds of each optimizer step of each objective, timed round-robin after warm-up."""
     import torch
 
+    from obliviate.models.precision import bf16_autocast
     from obliviate.training.loop import weights_finite
-    from obliviate.training.precision import bf16_autocast
 
     model = setup["lm"].model
     model.train()

@@ -116,9 +116,9 @@ def workloads(model_name: str, repeats: int) -> list[tuple[str, str, float, floa
     from obliviate.data.formatting import make_collate
     from obliviate.methods.base import resolve_method, sft_loss
     from obliviate.models import load_model
+    from obliviate.models.precision import bf16_autocast
     from obliviate.scoring import ModelScorer
     from obliviate.training.attention import training_attention
-    from obliviate.training.precision import bf16_autocast
     from obliviate.unlearning import build_items
 
     lm = load_model(model_name)

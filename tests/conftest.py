@@ -116,3 +116,33 @@ def tiny_trained() -> Trained:
 def tiny_retain_trained() -> Trained:
     """The tiny model fine-tuned on the retain split only (the retain-only oracle)."""
     return _train_tiny("retain")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def every_run_record_follows_the_published_schema() -> Iterator[None]:
+    """Every run.json a test writes (any run kind) is validated against docs/run.schema.json as it is written."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from obliviate.record import store
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "run.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    original = store.save_run
+
+    def checked(path: Any, data: Any, *, schema: int = store.SCHEMA_VERSION) -> Any:
+        written = original(path, data, schema=schema)
+        if written.name == store.RUN_FILE:
+            errors = sorted(validator.iter_errors(json.loads(written.read_text())), key=lambda e: list(e.path))
+            if errors:
+                where = "/".join(map(str, errors[0].path))
+                raise AssertionError(f"{written} does not follow docs/run.schema.json at {where}: {errors[0].message}")
+        return written
+
+    store.save_run = checked
+    try:
+        yield
+    finally:
+        store.save_run = original

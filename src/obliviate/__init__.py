@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-import types
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -47,8 +47,8 @@ _PUBLIC: dict[str, str] = {
     "scale": "obliviate.api",
     "ATTACKS": "obliviate.attacks",
     "Run": "obliviate.runs",
-    "RunRecord": "obliviate.results",
-    "Results": "obliviate.results",
+    "RunRecord": "obliviate.record",
+    "Results": "obliviate.record",
     "UnlearningTask": "obliviate.data.task",
     "QA": "obliviate.data.records",
     "Text": "obliviate.data.records",
@@ -69,11 +69,11 @@ __all__ = ["__version__", *_PUBLIC]
 
 if TYPE_CHECKING:
     from obliviate.api import evaluate, load_benchmark, load_model, load_run, report, unlearn  # noqa: F401
-    from obliviate.results import Results, RunRecord  # noqa: F401
+    from obliviate.record import Results, RunRecord  # noqa: F401
     from obliviate.runs import Run  # noqa: F401
 
 
-class _Package(types.ModuleType):
+class _Package(ModuleType):
     """This package's module type: a submodule import does not replace a public function of its name.
 
     Importing ``obliviate.report`` would otherwise set ``obliviate.report`` to the module, and
@@ -81,7 +81,7 @@ class _Package(types.ModuleType):
     """
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _PUBLIC.get(name) == "obliviate.api":
+        if isinstance(value, ModuleType) and _PUBLIC.get(name) == "obliviate.api":
             return
         super().__setattr__(name, value)
 
@@ -94,7 +94,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'obliviate' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
-    if not isinstance(value, types.ModuleType):
+    if not isinstance(value, ModuleType):
         globals()[name] = value
     return value
 

@@ -25,7 +25,7 @@ from obliviate.errors import ConfigError
 if TYPE_CHECKING:
     from obliviate.data.task import UnlearningTask
     from obliviate.models.io import LoadedModel
-    from obliviate.results import RunRecord
+    from obliviate.record import RunRecord
     from obliviate.runs import Run
 
 from obliviate.benchmarks.load import load_benchmark
@@ -47,7 +47,7 @@ def load_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> L
 
 def load_run(path: str | os.PathLike) -> RunRecord:
     """The record of a run folder (or its run.json), in the current schema."""
-    from obliviate.results import RunRecord
+    from obliviate.record import RunRecord
 
     return RunRecord.load(path)
 
@@ -96,6 +96,7 @@ def unlearn(
     """
     from obliviate.config import load_yaml, merge
     from obliviate.runs import plan_unlearn, run_unlearn
+    from obliviate.runs.checks import is_loaded
 
     if config is None:
         tree: dict[str, Any] = {}
@@ -113,7 +114,7 @@ def unlearn(
     if prompt_format is not None:
         tree["prompt_format"] = prompt_format
     plan = plan_unlearn(model, task, name, tree, out=out, resume=resume, overwrite=overwrite)
-    loaded = model if hasattr(model, "model") and hasattr(model, "tokenizer") else None
+    loaded = model if is_loaded(model) else None
     return run_unlearn(plan, loaded, in_place=in_place, progress=progress)  # type: ignore[arg-type]
 
 
@@ -172,6 +173,8 @@ def report(
     """
     from obliviate.report import make_report
 
+    if isinstance(runs, str | os.PathLike):
+        runs = [runs]  # one run folder, not a sequence of characters
     return make_report(list(runs), out, **options)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import re
 import types
 import typing
@@ -52,7 +53,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices:
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, choices))}.{suggest(str(value), [str(c) for c in choices])}")
+            hint = suggest(str(value), [str(c) for c in choices])
+            listed = ", ".join(map(str, choices))
+            raise ConfigError(f"{where}: {value!r} is not one of {listed}.{hint}")
         return value
     if origin in (tuple, list):
         (inner, *_) = get_args(tp) or (str,)
@@ -115,9 +118,11 @@ def build(cls: type, data: dict[str, Any] | None = None, where: str = "") -> Any
     for name, value in data.items():
         tp = hints[name]
         full = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
-                raise ConfigError(f"{full} is a group of options; set its fields, e.g. --{full}.<name> VALUE")
+                raise ConfigError(
+                    f"{full} is a group of options; set its fields, e.g. --{full}.<name> VALUE"
+                )
             kwargs[name] = build(tp, value, full)
         else:
             kwargs[name] = _coerce(value, tp, full)
@@ -142,7 +147,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return conv(obj)
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML preset; its top-level must be a mapping."""
     import yaml
 

@@ -12,7 +12,6 @@ a change of any of them prepares anew.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -22,7 +21,8 @@ from typing import Any
 
 from obliviate.config import to_dict
 from obliviate.errors import ConfigError
-from obliviate.results import write_atomic
+from obliviate.files import write_atomic
+from obliviate.record import identity_digest
 
 PROFILES: dict[str, dict[str, Any]] = {
     # fast: every forget and holdout item, 20 items of the retain and world-fact splits but all 100
@@ -100,11 +100,9 @@ class DemoConfig:
 def cache_key(cfg: DemoConfig, prep_config: Any) -> str:
     from obliviate.benchmarks.fictional import VERSION
 
-    blob = json.dumps(
-        {"model": cfg.model, "forget": cfg.forget, "n_people": cfg.n_people, "version": VERSION, "prep": to_dict(prep_config)},
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    identity = {"model": cfg.model, "forget": cfg.forget, "n_people": cfg.n_people, "version": VERSION,
+                "prep": to_dict(prep_config)}
+    return identity_digest(identity)[:12]
 
 
 def _clock(seconds: float) -> str:
@@ -165,9 +163,11 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     from obliviate.models.io import default_device, load_model
     from obliviate.prepare import prepare, prepare_complete, prepare_config
     from obliviate.runs import plan_unlearn, resolve_options, run_unlearn, summary_lines
+    from obliviate.runs.checks import check_output
     from obliviate.runtime import cache_root
 
     cfg.validate()
+    out = check_output(out)  # a file given as --out fails here, before anything loads
 
     for m in cfg.methods:  # every method's options, before anything heavy runs
         resolve_options(m, cfg.unlearn_options(m))
@@ -177,7 +177,7 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
     out.mkdir(parents=True, exist_ok=True)
     options = EvalOptions(**PROFILES[cfg.profile], prompt_format=prep_cfg.prompt_format)
     # Cached evaluations are keyed by their options, so a change of profile settings re-evaluates.
-    options_key = hashlib.sha256(json.dumps(to_dict(options), sort_keys=True).encode()).hexdigest()[:8]
+    options_key = identity_digest(to_dict(options))[:8]
     evals = prep_dir / f"eval-{cfg.profile}-{options_key}"
     runs = out / "runs"
     cold = not prepare_complete(prep_dir)
@@ -251,7 +251,7 @@ def _read_timings(path: Path) -> dict[str, float]:
 
 
 def _record_role(run_dir: Path, role: str, model: str, prep_dir: Path) -> None:
-    from obliviate.results import update_run
+    from obliviate.record import Recorder
 
     def change(data: dict[str, Any]) -> dict[str, Any]:
         data["role"] = role
@@ -260,4 +260,4 @@ def _record_role(run_dir: Path, role: str, model: str, prep_dir: Path) -> None:
         data.setdefault("timings", {}).update({k: v for k, v in summary.get("timings", {}).items() if k.startswith(role)})
         return data
 
-    update_run(run_dir, change)
+    Recorder(run_dir).update(change)

@@ -30,18 +30,10 @@ from obliviate.metrics.base import (
     MetricSkipped,
     group_generations,
 )
-from obliviate.models.io import placement
-from obliviate.results import (
-    Results,
-    check_same_evaluation,
-    evaluation_identity,
-    load_reference,
-    load_run,
-    merge_metrics,
-    metric_entry,
-    run_file,
-    update_run,
-)
+from obliviate.models.io import LoadedModel, placement
+from obliviate.record import Recorder, Results, load_reference, load_run, run_file
+from obliviate.record.identity import check_same_evaluation, evaluation_identity
+from obliviate.record.store import merge_metrics, metric_entry
 from obliviate.scoring import CachedScorer, ModelScorer, Scorer, scorer_precision
 from obliviate.scoring.shard import Shard, current_shard
 
@@ -192,19 +184,14 @@ def make_scorer(
 ) -> tuple[CachedScorer, Any, str]:
     """A CachedScorer over a Scorer or a LoadedModel (its batches split by ``shard``), the model for
     GradNorm (or None), a name."""
-    from obliviate.data.formatting import PromptFormatter
     from obliviate.scoring.vllm import with_backend
 
     if isinstance(source, Scorer):
         with_backend(source, None, options.backend, options.vllm_gpu_memory)  # a scorer generates itself: hf only
         cached = source if isinstance(source, CachedScorer) else CachedScorer(source)
-    elif hasattr(source, "model") and hasattr(source, "tokenizer"):
+    elif isinstance(source, LoadedModel):
         # A LoadedModel knows the prompt format it was fine-tuned with; "auto" uses it.
-        formatter = (
-            source.formatter(options.prompt_format)
-            if hasattr(source, "formatter")
-            else PromptFormatter(source.tokenizer, options.prompt_format)
-        )
+        formatter = source.formatter(options.prompt_format)
         bf16 = {"auto": None, "bf16": True, "fp32": False}[options.precision]
         scorer = ModelScorer(source.model, source.tokenizer, formatter, batch_size=options.batch_size, bf16=bf16, shard=shard)
         cached = CachedScorer(with_backend(scorer, source, options.backend, options.vllm_gpu_memory))
@@ -229,10 +216,10 @@ def _unique(items: Iterable[Any]) -> list[Any]:
 
 
 class _Writer:
-    """Accumulates results and flushes them into run.json (or keeps them in memory)."""
+    """Accumulates results and flushes them through the run's recorder (or keeps them in memory)."""
 
     def __init__(self, out: str | os.PathLike | None, data: dict[str, Any]) -> None:
-        self.out = out
+        self.recorder = Recorder(run_file(out).parent) if out is not None else None
         self.data = data
         self.entries: dict[str, dict[str, Any]] = {}
         self.generations: dict[str, dict[str, str]] = {}
@@ -241,9 +228,9 @@ class _Writer:
     def flush(self) -> None:
         entries, gens, skipped, info = self.entries, self.generations, self.skipped, self.data["eval"]
         self.data = merge_metrics(self.data, entries, gens, skipped)
-        if self.out is not None:
-            self.data = update_run(
-                self.out, lambda d: {"kind": "eval", **merge_metrics(d, entries, gens, skipped), "eval": info}
+        if self.recorder is not None:
+            self.data = self.recorder.update(
+                lambda d: {"kind": "eval", **merge_metrics(d, entries, gens, skipped), "eval": info}
             )
         self.entries, self.generations, self.skipped = {}, {}, {}
 
@@ -288,7 +275,7 @@ def evaluate(
     if overwrite:
         data = _without_results(data)
         if write_out is not None:
-            update_run(write_out, _without_results)
+            Recorder(run_file(write_out).parent).update(_without_results)
     # Only a run folder can be resumed, so only then is the model fingerprinted (an in-memory
     # model's fingerprint hashes all its weights); the benchmark's content is always recorded.
     identity = evaluation_identity(scorer_or_model, task, options, with_model=out is not None)

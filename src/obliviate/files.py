@@ -45,7 +45,8 @@ def _leftovers(final: Path, kind: str) -> list[tuple[Path, int]]:
 
 
 def recover_folder(final: Path) -> None:
-    """Undo what a killed writer of ``final`` left: restore a stranded old folder, delete temporaries."""
+    """Undo what a killed writer of ``final`` left: restore a stranded old folder,
+    delete temporaries."""
     for old, pid in _leftovers(final, "old"):
         if _alive(pid):
             continue
@@ -91,16 +92,29 @@ def write_folder(final: str | os.PathLike, fill: Callable[[Path], None]) -> Path
     return final
 
 
-def clear_folder(folder: str | os.PathLike) -> None:
-    """Empty a folder that is being replaced: it is renamed aside first, then deleted, so a command
-    killed half-way never leaves old and new contents side by side."""
-    folder = Path(folder)
-    if not folder.is_dir() or not any(folder.iterdir()):
-        return
-    aside = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-    shutil.rmtree(aside, ignore_errors=True)
-    os.replace(folder, aside)
-    shutil.rmtree(aside, ignore_errors=True)
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    A reader never sees half a file, and a crash leaves the previous version in place; the
+    temporary files (``.NAME.PID.tmp``) that killed writers left beside ``path`` are removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.name}."
+    for stale in path.parent.iterdir():
+        pid = (
+            stale.name[len(prefix) : -len(".tmp")]
+            if stale.name.startswith(prefix) and stale.name.endswith(".tmp")
+            else ""
+        )
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    tmp = path.with_name(f"{prefix}{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8", newline="")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
-__all__ = ["clear_folder", "recover_folder", "write_folder"]
+__all__ = ["recover_folder", "write_atomic", "write_folder"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,10 +22,14 @@ from typing import Any
 
 from obliviate.config import to_dict
 from obliviate.errors import ConfigError, ObliviateError, OutputExistsError
-from obliviate.results import load_run, save_run, write_atomic
+from obliviate.files import write_atomic
+from obliviate.record import Recorder
+from obliviate.record.store import load_run
 from obliviate.training.loop import TrainConfig
 
 PREPARE_FILE = "prepare.json"
+OWNED = ("benchmark", "target", "retain", ".checkpoints", ".target-log.json", ".retain-log.json")
+"""What a preparation writes into its folder besides prepare.json (cleared by ``--overwrite``)."""
 """The preparation's record (the run-record schema, kind "prepare"): options, status, what each model knows."""
 
 
@@ -54,7 +59,7 @@ def prepare_config(
     model: str,
     benchmark: str = "fictional",
     options: Mapping[str, Any] | None = None,
-    config_file: str | Path | None = None,
+    config_file: str | os.PathLike[str] | None = None,
 ) -> PrepareConfig:
     """The PrepareConfig of a model and benchmark: model defaults < YAML file < ``options``.
 
@@ -137,8 +142,8 @@ def fine_tune(
     from obliviate.data.formatting import make_collate, sft_items
     from obliviate.methods.base import sft_loss
     from obliviate.models.io import default_device
+    from obliviate.models.precision import resolve_bf16
     from obliviate.training.loop import train
-    from obliviate.training.precision import resolve_bf16
     from obliviate.training.prefix import FrozenPrefix, frozen_prefix_blocks
 
     items = sft_items(records, formatter, config.train.max_length)
@@ -166,7 +171,7 @@ def write_json(path: Path, data: Any) -> None:
 def prepare(
     benchmark: str,
     model: str,
-    out: str | Path,
+    out: str | os.PathLike[str],
     config: PrepareConfig,
     *,
     resume: bool = False,
@@ -177,13 +182,8 @@ def prepare(
     """Build the benchmark and the two fine-tuned models under ``out``; return the summary."""
     from obliviate.benchmarks.spec import benchmark_spec
     from obliviate.benchmarks.worldknowledge import N_REHEARSAL
-    from obliviate.files import clear_folder
-    from obliviate.models.io import (
-        check_model_config,
-        check_output,
-        check_prompt_format,
-        resolve_model,
-    )
+    from obliviate.models.io import check_model_config, check_prompt_format, resolve_model
+    from obliviate.runs.checks import check_output, clear_owned, decide_output
     from obliviate.runs.unlearn import package_versions
 
     if not 0 <= config.rehearsal <= N_REHEARSAL:
@@ -200,15 +200,13 @@ def prepare(
     if config.freeze_layers and isinstance(source, Path) and (source / "config.json").is_file():
         blocks = check_model_config(source).get("num_hidden_layers")
         check_freeze_layers(config.freeze_layers, blocks if isinstance(blocks, int) else None)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"--out {out} is an existing file, not a folder; choose a folder path for --out")
-    if out.exists() and any(out.iterdir()) and not (resume or overwrite):
-        raise OutputExistsError(f"{out} already exists; pass --resume to finish it or --overwrite to start over")
-    check_output(out, overwrite=True, inputs=(source if isinstance(source, Path) else None,))
+    out = check_output(out, (source.resolve() if isinstance(source, Path) else None,))
+    claim = decide_output(out, resume=resume, overwrite=overwrite, record=PREPARE_FILE)
     record = {"kind": "prepare", "benchmark_spec": benchmark, "model": model, "config": to_dict(config)}
-    if resume and out.is_dir() and any(out.iterdir()):
+    if claim == "resume":
         check_prepare_resumable(out, record)
     task, build_s = None, 0.0
+    resume = claim == "resume"
     if not (resume and (out / "benchmark" / "task.json").is_file()):
         t0 = time.perf_counter()
         task = spec(**bench_options)  # bad benchmark data fails here, before --out is written or a model loads
@@ -221,11 +219,13 @@ def prepare(
     except Timeout:
         raise OutputExistsError(f"another `obliviate prepare` is writing into {out}; wait for it or choose another --out") from None
     try:
-        if overwrite and not resume:
-            clear_folder(out)  # the old contents go first: a half-done folder never looks complete
+        if claim == "overwrite":
+            clear_owned(out, OWNED, record=PREPARE_FILE)  # the old contents go first: a half-done folder never looks complete
         out.mkdir(parents=True, exist_ok=True)
-        save_run(out / PREPARE_FILE, {**record, "status": "running", "versions": package_versions()})
-        return _prepare(task, model, out, config, record, resume=resume, progress=progress, say=say, build_s=build_s)
+        recorder = Recorder(out, PREPARE_FILE)
+        recorder.replace({**record, "status": "running", "versions": package_versions()})
+        with recorder.failing():
+            return _prepare(task, model, out, config, record, resume=resume, progress=progress, say=say, build_s=build_s)
     finally:
         lock.release()
         Path(lock.lock_file).unlink(missing_ok=True)
@@ -331,7 +331,7 @@ def _prepare(
     summary["prompt_format"] = config.prompt_format
     summary["status"] = "completed"
     summary["versions"] = package_versions()
-    save_run(out / PREPARE_FILE, summary)
+    Recorder(out, PREPARE_FILE).replace(summary)
     import shutil
 
     shutil.rmtree(out / ".checkpoints", ignore_errors=True)

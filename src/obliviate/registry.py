@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from obliviate.errors import ConfigError
 
@@ -46,7 +46,9 @@ class Registry(Generic[T]):
         self._aliases: dict[str, str] = {}
         self._help: dict[str, str] = {}
 
-    def add(self, name: str, obj: T | str, *, aliases: tuple[str, ...] = (), help: str = "") -> None:
+    def add(
+        self, name: str, obj: T | str, *, aliases: tuple[str, ...] = (), help: str = ""
+    ) -> None:
         """Register ``obj`` (or a lazy ``"module:attr"`` string) under ``name`` and its aliases."""
         for key in (name, *aliases):
             if key in self._entries or key in self._aliases:
@@ -79,20 +81,25 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         """Return the entry for ``name``, importing it if it was registered lazily."""
         key = self.canonical(name)
-        obj = self._entries[key]
-        if isinstance(obj, str):
-            obj = _import(obj)
-            self._check(key, obj)
-            self._entries[key] = obj
-        return obj  # type: ignore[return-value]
+        entry = self._entries[key]
+        if isinstance(entry, str):
+            loaded = cast(T, _import(entry))  # what it is, _check confirms against the base class
+            self._check(key, loaded)
+            self._entries[key] = loaded
+            return loaded
+        return entry
 
     def _check(self, name: str, obj: object) -> None:
         """Refuse an entry that is not a subclass of the registry's base class."""
         if self._base is None:
             return
         base = _import(self._base) if isinstance(self._base, str) else self._base
+        if not isinstance(base, type):
+            raise TypeError(f"the base of the {self.kind} registry, {self._base!r}, is not a class")
         if not (isinstance(obj, type) and issubclass(obj, base)):
-            raise TypeError(f"{self.kind} {name!r} must be a subclass of {base.__name__}, got {obj!r}")
+            raise TypeError(
+                f"{self.kind} {name!r} must be a subclass of {base.__name__}, got {obj!r}"
+            )
 
     def help(self, name: str) -> str:
         """One-line description of an entry."""

@@ -8,7 +8,8 @@ puts waiting threads to sleep instead. ``bench/shared_cores.py`` measures the se
 on 2 cores, two concurrent tiny-model fine-tunes each ran 7-11x their solo time with torch's
 default and 1.1-1.2x with the passive policy (2.1x the default's solo time). The price is paid
 alone on tiny models, whose kernels are too small to hide the wake-up (2.9 s -> 5.1 s solo); a
-SmolLM2-135M step ran at the same speed within this machine's noise (18-22 s vs 21-24 s for 5 steps).
+SmolLM2-135M step ran at the same speed within this machine's noise (18-22 s vs
+21-24 s for 5 steps).
 
 Measured on the demo itself (SmolLM2, warm cache, one run each) the passive policy cost 1.35x
 (265 s vs 196 s), so it is opt-in: ``OBLIVIATE_THREADS=shared`` sets it for runs that will share
@@ -64,7 +65,8 @@ def cache_root() -> Path:
 
 
 def _start_time(pid: int) -> str:
-    """A process's start time (``/proc/PID/stat`` field 22), telling a reused pid from the original; "" off Linux."""
+    """A process's start time (``/proc/PID/stat`` field 22), telling a reused pid from the
+    original; "" off Linux."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -82,11 +84,13 @@ def _alive(pid: int, started: str) -> bool:
     return not started or _start_time(pid) in ("", started)
 
 
-IDLE_S = 30.0  # a process that has not looked for this long is not working (a notebook between runs)
+# a process that has not looked for this long is not working (a notebook between runs)
+IDLE_S = 30.0
 
 
 class _Share:
-    """This process's entry in the registry of working obliviate processes, and its thread budget."""
+    """This process's entry in the registry of working obliviate processes, and
+    its thread budget."""
 
     def __init__(self) -> None:
         self.folder: Path | None = None
@@ -112,7 +116,8 @@ class _Share:
             self.file = None
 
     def live(self) -> int:
-        """Working obliviate processes on this machine, this one included (1 before it registers)."""
+        """Working obliviate processes on this machine, this one included (1
+        before it registers)."""
         if self.folder is None:
             return 1
         n, now = 1, time.time()
@@ -137,7 +142,10 @@ def share_threads(interval: float = 1.0) -> int | None:
     """Give this process its fair share of the cores (see the module's notes) and return the thread
     count in force, or None when sharing is off. Cheap enough for every step: it looks at the
     registry at most every ``interval`` seconds."""
-    if os.environ.get("OBLIVIATE_THREADS", "").lower() == "torch" or "OMP_NUM_THREADS" in os.environ:
+    if (
+        os.environ.get("OBLIVIATE_THREADS", "").lower() == "torch"
+        or "OMP_NUM_THREADS" in os.environ
+    ):
         return None
     now = time.monotonic()
     if now - _SHARE.checked < interval:

@@ -54,7 +54,7 @@ def test_prepare_writes_benchmark_target_and_retain(tmp_path, capsys):
 
 
 def test_an_interrupted_overwrite_never_looks_complete(tmp_path, monkeypatch):
-    """`prepare --overwrite` removes the old models first; killed mid-way, the folder says "running"."""
+    """`prepare --overwrite` removes the old models first; interrupted mid-way, the folder says so."""
     from obliviate.prepare import prepare_complete
 
     out = tmp_path / "prep"
@@ -69,7 +69,7 @@ def test_an_interrupted_overwrite_never_looks_complete(tmp_path, monkeypatch):
     assert main([*args, "--overwrite", "--benchmark.seed", "3"]) == 130
     assert not prepare_complete(out)
     assert not (out / "target").exists() and not (out / "retain").exists()  # no old model beside the new benchmark
-    assert json.loads((out / "prepare.json").read_text())["status"] == "running"
+    assert json.loads((out / "prepare.json").read_text())["status"] == "interrupted"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

@@ -129,6 +129,30 @@ def test_every_call_checks_its_options_before_a_model_loads(tmp_path: Path, monk
     assert not (tmp_path / "a").exists()
 
 
+def test_the_api_refuses_values_of_the_wrong_type_with_its_own_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    def no_loading(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a model was loaded before the arguments were checked")
+
+    monkeypatch.setattr("obliviate.models.io.load_model", no_loading)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="registered method's name such as 'npo', not 5"):
+        ob.unlearn("tiny", "fictional", 5)
+    with pytest.raises(ConfigError, match="not Linear"):
+        ob.unlearn(torch.nn.Linear(2, 2), "fictional", "npo")
+    with pytest.raises(ConfigError, match="not int"):
+        ob.unlearn("tiny", 7, "npo")
+    with pytest.raises(ConfigError, match="sizes is a number or a list .* not the string '1,2'"):
+        ob.scale("tiny", "fictional", "npo", sizes="1,2")
+    with pytest.raises(ob.DataError, match="is a file, not a run folder"):
+        ob.load_run(tmp_path / "notes.txt")
+    with pytest.raises(ob.DataError, match="nope/run.json does not exist"):
+        ob.report(str(tmp_path / "nope"), out=tmp_path / "r.html")
+
+
 def test_eval_refuses_to_write_into_its_inputs(tmp_path: Path) -> None:
     from obliviate.errors import OutputExistsError
     from obliviate.models.io import save_model

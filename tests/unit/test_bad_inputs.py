@@ -33,6 +33,10 @@ def prepare(*extra: str, out: str = "{out}") -> list[str]:
     return ["prepare", "--model", "tiny", "--out", out, *TINY_BENCH, *extra]
 
 
+def protocol(kind: str, *extra: str, out: str = "{out}") -> list[str]:
+    return ["protocol", kind, "--model", "tiny", "--benchmark", "fictional", *TINY_BENCH, "--method", "npo", "--out", out, *extra]
+
+
 def demo(*extra: str) -> list[str]:
     return ["demo", "--model", "tiny", "--out", "{out}", *extra]
 
@@ -157,6 +161,28 @@ CASES: list[tuple[str, list[str], str]] = [
     ("demo method option typo", demo("--methods", "npo", "--npo.bta", "0.1"), r"Did you mean 'beta'"),
     ("demo method lr negative", demo("--methods", "npo", "--npo.train.lr", "-1"), r"train.lr"),
     ("demo options of a method not run", demo("--methods", "npo", "--grad_diff.beta", "1"), r"not among --methods"),
+    ("demo out is a file", ["demo", "--model", "tiny", "--out", "{ws}/notes.txt"], r"is an existing file"),
+    # the shared output checks: nothing the user owns is cleared, a file is no folder
+    ("overwrite a folder obliviate did not write", unlearn("--overwrite", out="{ws}/userdir"),
+     r"holds no run.json: it is not a folder obliviate wrote"),
+    ("eval out is a file", evaluate(out="{ws}/notes.txt"), r"is an existing file"),
+    ("method named twice", unlearn("--config", "{ws}/method.yaml"), r"the method is named twice: 'npo'.*'ga'"),
+    # attack: the attacked model must be the evaluated one; a list that names nothing
+    ("attack another model than the evaluated one", ["attack", "--run", "{ws}/run", "--attack", "relearn", "--model", "{ws}/m2",
+                                                     "--benchmark", "{ws}/bench"],
+     r"is not the model run .* was evaluated on"),
+    ("attack list naming nothing", ["attack", "--run", "{ws}/run", "--attack", ","], r"names no attack"),
+    # report: unfinished and malformed runs
+    ("report a failed run", ["report", "{ws}/failedrun", "--out", "{out}/r.html"], r"is a run that failed \(no number 2\)"),
+    ("report a running run", ["report", "{ws}/runningrun", "--out", "{out}/r.html"], r"still going or was killed"),
+    ("report metrics that are a list", ["report", "{ws}/listrun", "--out", "{out}/r.html"], r"'metrics' section is a list that does not follow the run record's schema"),
+    # protocol: options of the other kind, a damaged record to resume
+    ("protocol scale given requests", protocol("scale", "--requests", "2"), r"--requests applies to `protocol sequential`"),
+    ("protocol sequential given sizes", protocol("sequential", "--sizes", "1,2"), r"--sizes applies to `protocol scale`"),
+    ("protocol resume of a damaged record", protocol("sequential", "--requests", "1", "--resume", out="{ws}/badproto"),
+     r"protocol.json: not valid JSON"),
+    ("protocol overwrite of a user's folder", protocol("sequential", "--requests", "1", "--overwrite", out="{ws}/userdir"),
+     r"holds no protocol.json: it is not a folder obliviate wrote"),
 ]
 
 
@@ -209,6 +235,22 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                 "AutoModelForCausalLM": "modeling_x.XForCausalLM"})
     (ws / "custom_code" / "config.json").write_text(json.dumps(config))
     (ws / "custom_code" / "modeling_x.py").write_text("raise SystemExit('the folder code ran')\n")
+    (ws / "userdir" / "model").mkdir(parents=True)
+    (ws / "userdir" / "notes.txt").write_text("precious")
+    import torch
+
+    with torch.no_grad():  # another model: the same architecture, other weights
+        next(lm.model.parameters()).add_(1.0)
+    save_model(lm.model, lm.tokenizer, ws / "m2")
+    (ws / "method.yaml").write_text("method:\n  name: ga\n")
+    for name, data in {"failedrun": {"kind": "unlearn", "status": "failed", "failure": {"error": "RuntimeError",
+                                                                                          "message": "no number 2"}},
+                       "runningrun": {"kind": "unlearn", "status": "running"},
+                       "listrun": {"kind": "eval", "metrics": []}}.items():
+        (ws / name).mkdir()
+        (ws / name / "run.json").write_text(json.dumps(data))
+    (ws / "badproto").mkdir()
+    (ws / "badproto" / "protocol.json").write_text("{not json")
     for lock in ws.rglob(".*.lock"):
         lock.unlink()
     return ws
@@ -249,5 +291,5 @@ def test_a_bad_input_gets_a_clear_early_error(
 
 def test_the_corpus_is_broad() -> None:
     commands = {argv[0] for _, argv, _ in CASES}
-    assert commands == {"unlearn", "eval", "report", "prepare", "demo"}
-    assert len(CASES) >= 95
+    assert commands == {"unlearn", "eval", "report", "prepare", "demo", "attack", "protocol"}
+    assert len(CASES) >= 108

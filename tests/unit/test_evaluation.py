@@ -29,7 +29,8 @@ from obliviate.evaluation import evaluate, plan_metrics
 from obliviate.metrics import METRICS
 from obliviate.metrics.base import EvalContext, EvalOptions
 from obliviate.models.io import LoadedModel, load_model
-from obliviate.results import Results, load_run, merge_metrics, save_run
+from obliviate.record import Results, load_run
+from obliviate.record.store import merge_metrics, save_run
 from obliviate.scoring import CachedScorer, ModelScorer, ScoreRequest, TokenScores
 from obliviate.training.loop import LossOutput, TrainConfig, train
 
@@ -279,7 +280,7 @@ def test_weights_cast_once_score_and_generate_as_autocast_does(
     models: dict[str, LoadedModel], task: UnlearningTask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Linear weights cast to bf16 once per call give autocast's own numbers, and are put back."""
-    from obliviate.training.precision import bf16_autocast
+    from obliviate.models.precision import bf16_autocast
 
     loaded = models["target"]
     model = loaded.model

@@ -39,7 +39,7 @@ from obliviate.evaluation import evaluate
 from obliviate.metrics import METRICS
 from obliviate.metrics.base import EvalOptions
 from obliviate.models.io import LoadedModel
-from obliviate.results import Results
+from obliviate.record import Results
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -277,7 +277,7 @@ def test_cli_resume_after_an_interruption_matches_an_uninterrupted_run(
     monkeypatch.setattr(NPO, "loss", interrupted)
     out = tmp_path / "resumed"
     assert cli(*cli_args(out, *steps)) == 130
-    assert json.loads((out / "run.json").read_text())["status"] == "running"
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert (out / "checkpoints" / "last").is_dir()
     monkeypatch.setattr(NPO, "loss", original)
     assert cli(*cli_args(out, *steps, "--resume")) == 0

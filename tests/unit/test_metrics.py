@@ -315,7 +315,7 @@ def test_bf16_gradient_norms_equal_those_of_autocast_casting_every_pass(tiny_tra
     import torch
 
     from obliviate.data.formatting import PromptFormatter, encode_pair
-    from obliviate.training.precision import bf16_autocast
+    from obliviate.models.precision import bf16_autocast
 
     model = tiny_trained.model()
     formatter = PromptFormatter(tiny_trained.tokenizer)

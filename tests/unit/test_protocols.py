@@ -127,7 +127,7 @@ def test_protocols_check_everything_before_training(tmp_path, task, monkeypatch)
         ob.scale("tiny", task, "ga", metrics="forget/nonsense", progress=False)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(OutputExistsError, match="not a protocol folder"):
+    with pytest.raises(OutputExistsError, match="not a folder obliviate wrote"):
         ob.scale("tiny", task, "ga", out=tmp_path / "mine", overwrite=True, progress=False)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 

@@ -109,7 +109,7 @@ def test_an_interrupted_overwrite_leaves_no_stale_mix(tmp_path: Path, monkeypatc
     monkeypatch.setattr(GA, "loss", interrupted)
     assert main([*BASE, "--out", str(out), "--train.max_steps", "1", "--overwrite"]) == 130
     data = json.loads((out / "run.json").read_text())
-    assert data["status"] == "running" and "metrics" not in data
+    assert data["status"] == "interrupted" and "metrics" not in data
     assert not (out / "model").exists()  # the old model is gone, not mixed with the new options
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # nothing left aside
 

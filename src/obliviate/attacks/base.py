@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal
 from obliviate.data.records import QA
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError
+from obliviate.types import Model
 
 AttackKind = Literal["prompts", "weights", "white_box"]
 
@@ -42,7 +43,7 @@ class AttackContext:
         progress: show progress bars.
     """
 
-    model: Any
+    model: Model
     task: UnlearningTask
     prompt_format: str = "auto"
     seed: int = 0
@@ -64,7 +65,7 @@ class Attacked:
             ``item_ids``, ``aggregate``, ``direction``), used instead of evaluating ``task``.
     """
 
-    model: Any
+    model: Model
     task: UnlearningTask
     items: list[str] | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -89,11 +90,13 @@ class Attack(abc.ABC):
 
     @property
     def label(self) -> str:
-        """The name its results are stored under (``quantize-4bit``: an attack run twice with different options)."""
+        """The name its results are stored under (``quantize-4bit``: an attack run twice with
+        different options)."""
         return self.name
 
     def check(self, task: UnlearningTask) -> None:
-        """Raise ConfigError if this attack cannot run on ``task`` (default: it needs QA forget items)."""
+        """Raise ConfigError if this attack cannot run on ``task`` (default: it needs
+        QA forget items)."""
         require_qa_forget(task, self.name)
 
     @abc.abstractmethod
@@ -108,9 +111,9 @@ def require_qa_forget(task: UnlearningTask, attack: str) -> list[QA]:
         raise ConfigError(f"attack {attack!r} needs forget items, and task {task.name!r} has none")
     if not all(isinstance(q, QA) for q in items):
         raise ConfigError(
-            f"attack {attack!r} asks the forget questions another way, and the forget split of {task.name!r} "
-            "holds texts, not question-answer pairs; use a QA benchmark (fictional, tofu) or the relearn, "
-            "quantize attacks"
+            f"attack {attack!r} asks the forget questions another way, and the forget split of "
+            f"{task.name!r} holds texts, not question-answer pairs; use a QA benchmark "
+            "(fictional, tofu) or the relearn, quantize attacks"
         )
     return items  # type: ignore[return-value]
 

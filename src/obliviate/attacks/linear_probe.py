@@ -25,12 +25,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from obliviate.attacks.base import Attack, AttackContext, Attacked, require_qa_forget
 from obliviate.data.records import QA
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from obliviate.data.formatting import PromptFormatter
 
 RESULT_KEY = "forget/linear_probe_acc"
 
@@ -52,7 +58,10 @@ class LinearProbeConfig:
         from obliviate.attacks.probe import parse_layers
 
         if self.train_items < 4:
-            raise ConfigError(f"linear_probe.train_items must be at least 4 (some to fit, some to choose the layer), got {self.train_items}")
+            raise ConfigError(
+                "linear_probe.train_items must be at least 4 (some to fit, some to choose the "
+                f"layer), got {self.train_items}"
+            )
         if not 0.0 < self.heldout < 1.0:
             raise ConfigError(f"linear_probe.heldout must be in (0, 1), got {self.heldout}")
         if not self.l2 >= 0.0 or self.l2 == float("inf"):
@@ -70,8 +79,18 @@ def _probeable(items: list[Any]) -> list[QA]:
     return [q for q in items if isinstance(q, QA) and q.perturbed_answers]
 
 
-def hidden_features(model: Any, formatter: Any, statements: list[tuple[str, str]], *, pool: str, batch_size: int, max_length: int, pad_id: int) -> Any:
-    """Hidden states of ``(question, answer)`` statements at every layer: ``[layers + 1, n, hidden]`` (float32, CPU).
+def hidden_features(
+    model: Model,
+    formatter: PromptFormatter,
+    statements: list[tuple[str, str]],
+    *,
+    pool: str,
+    batch_size: int,
+    max_length: int,
+    pad_id: int,
+) -> Tensor:
+    """Hidden states of ``(question, answer)`` statements at every layer: ``[layers + 1, n,
+    hidden]`` (float32, CPU).
 
     Index 0 is the embedding output. ``pool="last"`` takes the last answer token, ``"mean"`` the
     mean over the answer tokens.
@@ -85,11 +104,18 @@ def hidden_features(model: Any, formatter: Any, statements: list[tuple[str, str]
     with torch.inference_mode():
         for start in range(0, len(statements), batch_size):
             part = statements[start : start + batch_size]
-            encoded = [encode_pair(formatter, formatter.prompt(q), formatter.answer(a), max_length, add_end=False) for q, a in part]
+            encoded = [
+                encode_pair(
+                    formatter, formatter.prompt(q), formatter.answer(a), max_length, add_end=False
+                )
+                for q, a in part
+            ]
             batch = collate(encoded, pad_id, side="right")
             ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
             answer = (batch["labels"] != -100).to(device)
-            out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
+            out = model(
+                input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False
+            )
             if pool == "last":
                 last = mask.long().sum(-1) - 1
                 rows = torch.arange(ids.shape[0], device=device)
@@ -102,7 +128,9 @@ def hidden_features(model: Any, formatter: Any, statements: list[tuple[str, str]
     return torch.cat(chunks, dim=1)
 
 
-def fit_logistic(x: Any, y: Any, l2: float, max_iter: int = 200) -> tuple[Any, Any, Any, Any]:
+def fit_logistic(
+    x: Tensor, y: Tensor, l2: float, max_iter: int = 200
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """An L2-regularised, class-balanced logistic regression on standardised features.
 
     Minimises ``mean_i c_i * BCE(w . z_i + b, y_i) + l2 * |w|^2 / 2`` with ``z = (x - mu) / sd`` and
@@ -122,12 +150,21 @@ def fit_logistic(x: Any, y: Any, l2: float, max_iter: int = 200) -> tuple[Any, A
     c = torch.where(y > 0, len(y) / (2 * pos), len(y) / (2 * neg))
     w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [w, b],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> Any:
         opt.zero_grad()
         logits = z @ w + b
-        loss = (c * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")).mean() + 0.5 * l2 * (w * w).sum()
+        loss = (
+            c * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+        ).mean() + 0.5 * l2 * (w * w).sum()
         loss.backward()
         return loss
 
@@ -136,23 +173,27 @@ def fit_logistic(x: Any, y: Any, l2: float, max_iter: int = 200) -> tuple[Any, A
     return w.detach(), b.detach(), mu, sd
 
 
-def probe_scores(x: Any, fitted: tuple[Any, Any, Any, Any]) -> Any:
+def probe_scores(x: Tensor, fitted: tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
     """The fitted probe's logits for features ``x`` ``[n, hidden]``."""
     w, b, mu, sd = fitted
     return ((x.double() - mu) / sd) @ w + b
 
 
-def ranking_accuracy(scores: Any, groups: list[tuple[int, list[int]]]) -> list[float]:
+def ranking_accuracy(scores: Tensor, groups: list[tuple[int, list[int]]]) -> list[float]:
     """Per item: the fraction of its false statements scored below its true one (ties half)."""
     out = []
     for t, falses in groups:
         st = float(scores[t])
-        wins = sum(1.0 if st > float(scores[f]) else 0.5 if st == float(scores[f]) else 0.0 for f in falses)
+        wins = sum(
+            1.0 if st > float(scores[f]) else 0.5 if st == float(scores[f]) else 0.0 for f in falses
+        )
         out.append(wins / len(falses))
     return out
 
 
-def statements_of(items: list[QA]) -> tuple[list[tuple[str, str]], list[int], list[tuple[int, list[int]]]]:
+def statements_of(
+    items: list[QA],
+) -> tuple[list[tuple[str, str]], list[int], list[tuple[int, list[int]]]]:
     """Statements, labels (1 true, 0 false) and per item (true index, false indices)."""
     statements: list[tuple[str, str]] = []
     labels: list[int] = []
@@ -171,7 +212,8 @@ def statements_of(items: list[QA]) -> tuple[list[tuple[str, str]], list[int], li
 
 
 class LinearProbe(Attack):
-    """Can a linear probe on the frozen hidden states still tell each forget fact's true answer from wrong ones?
+    """Can a linear probe on the frozen hidden states still tell each forget fact's true
+    answer from wrong ones?
 
     Per item: the probe's ranking accuracy on its statements (lower is better; chance 0.5). The
     probe is fitted and its layer chosen on retain items only, for the unlearned and the
@@ -189,17 +231,19 @@ class LinearProbe(Attack):
         require_qa_forget(task, self.name)
         if not _probeable(list(task.forget)):
             raise ConfigError(
-                f"the linear probe needs forget questions with perturbed (wrong) answers, and {task.name!r} has none; "
-                "use a benchmark with perturbed answers (fictional, tofu)"
+                "the linear probe needs forget questions with perturbed (wrong) answers, and "
+                f"{task.name!r} has none; use a benchmark with perturbed answers (fictional, tofu)"
             )
         n = len(_probeable(list(task.retain)))
         if n < 4:
             raise ConfigError(
-                f"the linear probe is fitted on retain questions with perturbed answers; {task.name!r} has {n} (at least 4 needed)"
+                "the linear probe is fitted on retain questions with perturbed answers; "
+                f"{task.name!r} has {n} (at least 4 needed)"
             )
 
     def apply(self, ctx: AttackContext) -> Attacked:
-        """Fit the probe on retain statements, choose its layer on held-out retain items, score the forget items."""
+        """Fit the probe on retain statements, choose its layer on held-out retain items, score
+        the forget items."""
         import torch
 
         from obliviate.attacks.probe import parse_layers
@@ -209,7 +253,11 @@ class LinearProbe(Attack):
         loaded = ctx.model
         model = loaded.model
         formatter = loaded.formatter(ctx.prompt_format)
-        pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else formatter.end_id
+        pad = (
+            loaded.tokenizer.pad_token_id
+            if loaded.tokenizer.pad_token_id is not None
+            else formatter.end_id
+        )
         all_forget = require_qa_forget(ctx.task, self.name)
         forget = _probeable(all_forget)
         kept = {q.id for q in forget}
@@ -231,7 +279,13 @@ class LinearProbe(Attack):
                 statements, labels, groups = statements_of(items)
                 layout[part] = (labels, groups)
                 feats[part] = hidden_features(
-                    model, formatter, statements, pool=cfg.pool, batch_size=cfg.batch_size, max_length=cfg.max_length, pad_id=pad
+                    model,
+                    formatter,
+                    statements,
+                    pool=cfg.pool,
+                    batch_size=cfg.batch_size,
+                    max_length=cfg.max_length,
+                    pad_id=pad,
                 )
         finally:
             model.train(was_training)
@@ -257,8 +311,9 @@ class LinearProbe(Attack):
             "aggregate": float(sum(values) / len(values)),
             "direction": "lower",
             "description": (
-                "linear probe on frozen hidden states (fitted on retain statements, layer chosen on held-out retain items): "
-                "fraction of each forget item's wrong answers ranked below its true one; chance 0.5 (Lynch et al. 2024)"
+                "linear probe on frozen hidden states (fitted on retain statements, layer chosen "
+                "on held-out retain items): fraction of each forget item's wrong answers ranked "
+                "below its true one; chance 0.5 (Lynch et al. 2024)"
             ),
             "extra": {
                 "layer": chosen,
@@ -272,8 +327,11 @@ class LinearProbe(Attack):
         dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         result["extra"]["dtype"] = dtype
         details = {
-            "method": "L2 logistic regression per layer on frozen hidden states, refitted on this model",
-            "dtype": dtype,  # the forward passes run in the weights' dtype (no autocast); the fit in float64
+            "method": (
+                "L2 logistic regression per layer on frozen hidden states, refitted on this model"
+            ),
+            # the forward passes run in the weights' dtype (no autocast); the fit in float64
+            "dtype": dtype,
             "pool": cfg.pool,
             "l2": cfg.l2,
             "layer": chosen,

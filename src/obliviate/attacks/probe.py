@@ -14,10 +14,15 @@ head alone (normalizing twice would change it); the embedding output is index 0.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from obliviate.attacks.base import Attack, AttackContext, Attacked, require_qa_forget
 from obliviate.errors import ConfigError
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    from torch import Tensor
+    from torch.nn import Module
 
 RESULT_KEY = "forget/logit_lens_topk"
 
@@ -40,7 +45,8 @@ class ProbeConfig:
 
 
 def parse_layers(spec: str, n_readouts: int | None) -> list[int]:
-    """Readout indices from ``"all"`` or ``"0,3,-1"`` (negative counts from the end; needs ``n_readouts``).
+    """Readout indices from ``"all"`` or ``"0,3,-1"`` (negative counts from the end;
+    needs ``n_readouts``).
 
     Args:
         spec: the option's text.
@@ -52,7 +58,10 @@ def parse_layers(spec: str, n_readouts: int | None) -> list[int]:
     try:
         wanted = [int(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise ConfigError(f"probe.layers must be 'all' or a comma list of layer indices (0 = embeddings), got {spec!r}") from None
+        raise ConfigError(
+            "probe.layers must be 'all' or a comma list of layer indices (0 = "
+            f"embeddings), got {spec!r}"
+        ) from None
     if not wanted:
         raise ConfigError(f"probe.layers names no layer: {spec!r}; use 'all' or e.g. '2,3,4'")
     if n_readouts is None:
@@ -62,14 +71,15 @@ def parse_layers(spec: str, n_readouts: int | None) -> list[int]:
         j = i + n_readouts if i < 0 else i
         if not 0 <= j < n_readouts:
             raise ConfigError(
-                f"probe.layers: {i} is out of range; the model has {n_readouts - 1} layers, readouts 0 (embeddings) .. {n_readouts - 1}"
+                f"probe.layers: {i} is out of range; the model has {n_readouts - 1} layers, "
+                f"readouts 0 (embeddings) .. {n_readouts - 1}"
             )
         if j not in out:
             out.append(j)
     return sorted(out)
 
 
-def lens_parts(model: Any) -> tuple[Any, Any]:
+def lens_parts(model: Model) -> tuple[Module, Module]:
     """The final norm and the LM head that turn a hidden state into logits.
 
     The head is ``model.get_output_embeddings()``; the norm is found at ``model.model.norm``
@@ -79,7 +89,12 @@ def lens_parts(model: Any) -> tuple[Any, Any]:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
     norm = None
-    for path in ("model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm", "model.decoder.final_layer_norm"):
+    for path in (
+        "model.norm",
+        "transformer.ln_f",
+        "gpt_neox.final_layer_norm",
+        "model.decoder.final_layer_norm",
+    ):
         obj = base
         for part in path.split("."):
             obj = getattr(obj, part, None)
@@ -91,14 +106,16 @@ def lens_parts(model: Any) -> tuple[Any, Any]:
     if head is None or norm is None:
         missing = "LM head (get_output_embeddings())" if head is None else "final norm"
         raise ConfigError(
-            f"the logit-lens probe cannot find the {missing} of {type(base).__name__}; it knows Llama-like models "
-            "(model.model.norm), GPT-2/GPT-J (transformer.ln_f), GPT-NeoX and OPT. Leave this attack out for this model"
+            f"the logit-lens probe cannot find the {missing} of {type(base).__name__}; it knows "
+            "Llama-like models (model.model.norm), GPT-2/GPT-J (transformer.ln_f), GPT-NeoX and "
+            "OPT. Leave this attack out for this model"
         )
     return norm, head
 
 
-def logit_lens(model: Any, input_ids: Any, attention_mask: Any) -> Any:
-    """Log-probabilities of the next token read from every layer at each row's last non-pad position.
+def logit_lens(model: Model, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    """Log-probabilities of the next token read from every layer at each row's
+    last non-pad position.
 
     Args:
         model: a Hugging Face causal LM.
@@ -116,11 +133,16 @@ def logit_lens(model: Any, input_ids: Any, attention_mask: Any) -> Any:
     position = (mask.long().cumsum(-1) - 1).clamp_min(0)
     with torch.inference_mode():
         out = model(
-            input_ids=input_ids, attention_mask=mask, position_ids=position, output_hidden_states=True, use_cache=False
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=position,
+            output_hidden_states=True,
+            use_cache=False,
         )
         hidden = out.hidden_states
         length = mask.shape[1]
-        last = length - 1 - torch.flip(mask, dims=[1]).long().argmax(-1)  # last real token of each row
+        # last real token of each row
+        last = length - 1 - torch.flip(mask, dims=[1]).long().argmax(-1)
         rows = torch.arange(input_ids.shape[0], device=input_ids.device)
         states = [h[rows, last] for h in hidden]  # each [batch, hidden]
         readouts = [head(norm(h)) for h in states[:-1]] + [head(states[-1])]
@@ -157,13 +179,21 @@ class LogitLens(Attack):
         model = loaded.model
         formatter = loaded.formatter(ctx.prompt_format)
         lens_parts(model)  # fail before any forward pass
-        n_readouts = int(model.config.num_hidden_layers) + 1 if hasattr(model.config, "num_hidden_layers") else None
+        n_readouts = (
+            int(model.config.num_hidden_layers) + 1
+            if hasattr(model.config, "num_hidden_layers")
+            else None
+        )
         layers = parse_layers(self.config.layers, n_readouts) if n_readouts is not None else None
         device = next(model.parameters()).device
-        pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else formatter.end_id
+        pad = (
+            loaded.tokenizer.pad_token_id
+            if loaded.tokenizer.pad_token_id is not None
+            else formatter.end_id
+        )
         was_training = model.training
         model.eval()
-        hits_rows: list[Any] = []
+        hits_rows: list[Tensor] = []
         skipped: list[str] = []
         targets: list[int] = []
         kept = []
@@ -177,9 +207,14 @@ class LogitLens(Attack):
         try:
             for start in range(0, len(kept), self.config.batch_size):
                 chunk = kept[start : start + self.config.batch_size]
-                encoded = [Encoded(p, p) for p in (formatter.prompt_ids(formatter.prompt(q.question)) for q in chunk)]
+                encoded = [
+                    Encoded(p, p)
+                    for p in (formatter.prompt_ids(formatter.prompt(q.question)) for q in chunk)
+                ]
                 batch = collate(encoded, pad, side="left")
-                logp = logit_lens(model, batch["input_ids"].to(device), batch["attention_mask"].to(device))
+                logp = logit_lens(
+                    model, batch["input_ids"].to(device), batch["attention_mask"].to(device)
+                )
                 if layers is None:
                     layers = parse_layers(self.config.layers, logp.shape[0])
                 k = min(self.config.k, logp.shape[-1])
@@ -189,7 +224,10 @@ class LogitLens(Attack):
         finally:
             model.train(was_training)
         if not kept:
-            raise ConfigError(f"the logit-lens probe found no answer with a first token in {ctx.task.name!r}'s forget split")
+            raise ConfigError(
+                "the logit-lens probe found no answer with a first token in "
+                f"{ctx.task.name!r}'s forget split"
+            )
         hits = torch.cat(hits_rows, dim=1)[layers]  # [selected, items]
         values = hits.any(0).double().tolist()
         per_layer = hits.double().mean(1).tolist()
@@ -198,8 +236,16 @@ class LogitLens(Attack):
             "item_ids": [q.id for q in kept],
             "aggregate": float(sum(values) / len(values)),
             "direction": "lower",
-            "description": f"answer's first token in the top {self.config.k} of any selected layer's logit-lens readout (Patil et al. 2023)",
-            "extra": {"k": self.config.k, "layers": list(layers), "per_layer_rate": per_layer, "skipped": skipped},
+            "description": (
+                f"answer's first token in the top {self.config.k} of any selected layer's "
+                "logit-lens readout (Patil et al. 2023)"
+            ),
+            "extra": {
+                "k": self.config.k,
+                "layers": list(layers),
+                "per_layer_rate": per_layer,
+                "skipped": skipped,
+            },
         }
         details = {
             "method": "logit lens (final norm + LM head) at the last prompt position",

@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Literal
 from obliviate.attacks.base import Attack, AttackContext, Attacked
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError
+from obliviate.types import Model
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,9 @@ class QuantizeConfig:
         if self.scheme not in ("fp4", "nf4"):
             raise ConfigError(f"quantize.scheme must be fp4 or nf4, got {self.scheme!r}")
         if self.compute_dtype not in ("fp32", "bf16"):
-            raise ConfigError(f"quantize.compute_dtype must be fp32 or bf16, got {self.compute_dtype!r}")
+            raise ConfigError(
+                f"quantize.compute_dtype must be fp32 or bf16, got {self.compute_dtype!r}"
+            )
         if self.dtype not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"quantize.dtype must be auto, bf16 or fp32, got {self.dtype!r}")
 
@@ -79,8 +82,9 @@ def bnb_linear_types() -> tuple[type, ...]:
     return (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)
 
 
-def quantized_modules(model: Any) -> tuple[list[str], list[str]]:
-    """Names of a model's bitsandbytes Linear modules, and of its Linear modules left in full precision."""
+def quantized_modules(model: Model) -> tuple[list[str], list[str]]:
+    """Names of a model's bitsandbytes Linear modules, and of its Linear modules left
+    in full precision."""
     import torch
 
     kinds = bnb_linear_types()
@@ -94,7 +98,8 @@ def quantized_modules(model: Any) -> tuple[list[str], list[str]]:
 
 
 class _Int8CastFilter(logging.Filter):
-    """Drops bitsandbytes' per-call "MatMul8bitLt: inputs will be cast ... to float16" warning after the first."""
+    """Drops bitsandbytes' per-call "MatMul8bitLt: inputs will be cast ... to float16"
+    warning after the first."""
 
     seen = False
 
@@ -112,7 +117,7 @@ def _quiet_int8_cast_warning() -> None:
         logger.addFilter(_Int8CastFilter())
 
 
-def _detach_from_files(model: Any) -> None:
+def _detach_from_files(model: Model) -> None:
     """Copy into memory every parameter and buffer that is not a bitsandbytes weight.
 
     transformers memory-maps a safetensors tensor whose dtype and device it keeps (8 bits, the
@@ -131,15 +136,17 @@ def _detach_from_files(model: Any) -> None:
                 module._buffers[name] = buf.clone()
 
 
-def _unwrapped(model: Any) -> Any:
-    """The model to save: a peft model's LoRA weights are merged into a copy (``model`` is left alone)."""
+def _unwrapped(model: Model) -> Any:
+    """The model to save: a peft model's LoRA weights are merged into a copy
+    (``model`` is left alone)."""
     if hasattr(model, "merge_and_unload") and hasattr(model, "peft_config"):
         return copy.deepcopy(model).merge_and_unload()
     return model
 
 
 class Quantize(Attack):
-    """Reload the model quantized by bitsandbytes (4-bit fp4 or nf4, or 8-bit LLM.int8) and evaluate it again.
+    """Reload the model quantized by bitsandbytes (4-bit fp4 or nf4, or 8-bit LLM.int8)
+    and evaluate it again.
 
     ``apply`` returns the quantized copy as a :class:`~obliviate.models.io.LoadedModel` (same
     tokenizer and recorded meta, so the prompt format is kept; ``path`` is None, as the folder it
@@ -158,7 +165,8 @@ class Quantize(Attack):
         return f"quantize-{self.config.bits}bit"
 
     def check(self, task: UnlearningTask) -> None:
-        """Any task will do (QA or text): only bitsandbytes must be importable, checked before any model loads."""
+        """Any task will do (QA or text): only bitsandbytes must be importable, checked
+        before any model loads."""
         require_bitsandbytes()
 
     def quantization_config(self) -> Any:
@@ -184,7 +192,8 @@ class Quantize(Attack):
         return torch.bfloat16 if self.config.dtype == "bf16" else torch.float32
 
     def apply(self, ctx: AttackContext) -> Attacked:
-        """Save a copy of ``ctx.model``, reload it quantized, and hand it back with the task unchanged."""
+        """Save a copy of ``ctx.model``, reload it quantized, and hand it back with
+        the task unchanged."""
         bnb = require_bitsandbytes()
         import torch
         import transformers
@@ -195,7 +204,9 @@ class Quantize(Attack):
         transformers.utils.logging.disable_progress_bar()
         loaded = ctx.model
         device_map = "auto" if torch.cuda.is_available() else "cpu"
-        with tempfile.TemporaryDirectory(prefix="obliviate-quantize-", ignore_cleanup_errors=True) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix="obliviate-quantize-", ignore_cleanup_errors=True
+        ) as tmp:
             folder = Path(tmp) / "model"
             save_model(_unwrapped(loaded.model), loaded.tokenizer, folder)
             try:
@@ -205,8 +216,9 @@ class Quantize(Attack):
                 )
             except (ImportError, RuntimeError, ValueError) as e:
                 raise ConfigError(
-                    f"bitsandbytes could not quantize {loaded.source} to {self.config.bits} bits on {device_map} ({e}); "
-                    f"check the install ({BNB_INSTALL}, 0.46.1 or newer) and that the model's Linear layers are plain nn.Linear"
+                    f"bitsandbytes could not quantize {loaded.source} to {self.config.bits} bits "
+                    f"on {device_map} ({e}); check the install ({BNB_INSTALL}, 0.46.1 or newer) "
+                    "and that the model's Linear layers are plain nn.Linear"
                 ) from e
             _detach_from_files(model)
         model.eval()
@@ -214,10 +226,15 @@ class Quantize(Attack):
             _quiet_int8_cast_warning()
         quantized, skipped = quantized_modules(model)
         if not quantized:
-            raise ConfigError(f"bitsandbytes quantized no Linear module of {loaded.source}; nothing to attack with {self.label}")
+            raise ConfigError(
+                f"bitsandbytes quantized no Linear module of {loaded.source}; nothing "
+                f"to attack with {self.label}"
+            )
         if model.generation_config is not None and loaded.tokenizer.pad_token_id is not None:
             model.generation_config.pad_token_id = loaded.tokenizer.pad_token_id
-        out = LoadedModel(model, loaded.tokenizer, f"{loaded.source}+{self.label}", None, dict(loaded.meta))
+        out = LoadedModel(
+            model, loaded.tokenizer, f"{loaded.source}+{self.label}", None, dict(loaded.meta)
+        )
         c = self.config
         details = {
             "library": "bitsandbytes",
@@ -225,11 +242,17 @@ class Quantize(Attack):
             "bits": c.bits,
             "scheme": c.scheme if c.bits == 4 else "llm.int8",
             "compute_dtype": c.compute_dtype if c.bits == 4 else None,
-            "dtype": str(model.get_input_embeddings().weight.dtype).replace("torch.", ""),  # unquantized modules
+            # unquantized modules
+            "dtype": str(model.get_input_embeddings().weight.dtype).replace("torch.", ""),
             "double_quant": c.double_quant if c.bits == 4 else None,
             "device_map": device_map,
             "quantized_modules": len(quantized),
             "skipped": skipped,
         }
-        log.info("%s: %d Linear modules quantized, %s left in full precision", self.label, len(quantized), skipped or "none")
+        log.info(
+            "%s: %d Linear modules quantized, %s left in full precision",
+            self.label,
+            len(quantized),
+            skipped or "none",
+        )
         return Attacked(model=out, task=ctx.task, details=details)

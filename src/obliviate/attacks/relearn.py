@@ -1,4 +1,5 @@
-"""Relearning attack: fine-tune a copy of the model on a little data, then score the forget set again.
+"""Relearning attack: fine-tune a copy of the model on a little data, then score
+the forget set again.
 
 Knowledge that unlearning only suppressed comes back after a few fine-tuning steps, on a few of
 the forgotten items (Hu et al., "Jogging the Memory of Unlearned LLMs Through Targeted Relearning
@@ -61,8 +62,8 @@ class RelearnConfig:
             raise ConfigError(f"relearn.data must be forget or retain, got {self.data!r}")
         if not 0.0 < self.fraction < 1.0:
             raise ConfigError(
-                f"relearn.fraction is the share of forget items trained on, strictly between 0 and 1 (some "
-                f"must be held back to score), got {self.fraction}"
+                "relearn.fraction is the share of forget items trained on, strictly between 0 "
+                f"and 1 (some must be held back to score), got {self.fraction}"
             )
         for name in ("steps", "batch_size", "max_length"):
             if getattr(self, name) < 1:
@@ -72,10 +73,14 @@ class RelearnConfig:
         if not self.lr > 0:
             raise ConfigError(f"relearn.lr must be positive, got {self.lr}")
         if not 0.0 <= self.warmup < 1.0:
-            raise ConfigError(f"relearn.warmup is a fraction of the steps in [0, 1), got {self.warmup}")
+            raise ConfigError(
+                f"relearn.warmup is a fraction of the steps in [0, 1), got {self.warmup}"
+            )
 
 
-def relearn_split(task: UnlearningTask, cfg: RelearnConfig, seed: int) -> tuple[list[Any], list[Any]]:
+def relearn_split(
+    task: UnlearningTask, cfg: RelearnConfig, seed: int
+) -> tuple[list[Any], list[Any]]:
     """The items trained on and the forget items held back (scored), drawn with ``seed``.
 
     The draw depends only on the seed and the items' ids, so the unlearned and the retain-only
@@ -91,7 +96,9 @@ def relearn_split(task: UnlearningTask, cfg: RelearnConfig, seed: int) -> tuple[
     if cfg.max_items:
         n = min(n, cfg.max_items)
     chosen = {r.id for r in rng.sample(forget, n)}
-    return [r for r in task.forget if r.id in chosen], [r for r in task.forget if r.id not in chosen]
+    return [r for r in task.forget if r.id in chosen], [
+        r for r in task.forget if r.id not in chosen
+    ]
 
 
 class Relearn(Attack):
@@ -108,13 +115,18 @@ class Relearn(Attack):
     def check(self, task: UnlearningTask) -> None:
         if self.config.data == "forget" and len(task.forget) < 2:
             raise ConfigError(
-                f"relearn on forget data trains on some forget items and scores the others: task {task.name!r} "
-                f"has {len(task.forget)} forget item(s), and needs at least 2 (or use --relearn.data retain)"
+                "relearn on forget data trains on some forget items and scores the others: task "
+                f"{task.name!r} has {len(task.forget)} forget item(s), and needs at least 2 (or "
+                "use --relearn.data retain)"
             )
         if self.config.data == "retain" and not task.retain:
-            raise ConfigError(f"relearn.data retain needs retain items, and task {task.name!r} has none")
+            raise ConfigError(
+                f"relearn.data retain needs retain items, and task {task.name!r} has none"
+            )
         if not task.forget:
-            raise ConfigError(f"attack 'relearn' needs forget items, and task {task.name!r} has none")
+            raise ConfigError(
+                f"attack 'relearn' needs forget items, and task {task.name!r} has none"
+            )
 
     def apply(self, ctx: AttackContext) -> Attacked:
         from obliviate.data.formatting import make_collate, sft_items
@@ -131,18 +143,36 @@ class Relearn(Attack):
         if cfg.lora:
             from obliviate.models.lora import LoraOptions, apply_lora
 
-            model = apply_lora(model, LoraOptions(enabled=True, r=8, alpha=32, dropout=0.05, targets=("q_proj", "v_proj")))
+            model = apply_lora(
+                model,
+                LoraOptions(
+                    enabled=True, r=8, alpha=32, dropout=0.05, targets=("q_proj", "v_proj")
+                ),
+            )
         formatter = lm.formatter(ctx.prompt_format)
         items = sft_items(trained_on, formatter, cfg.max_length)
-        pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id
+        pad = (
+            lm.tokenizer.pad_token_id
+            if lm.tokenizer.pad_token_id is not None
+            else lm.tokenizer.eos_token_id
+        )
         tcfg = TrainConfig(
-            lr=cfg.lr, max_steps=cfg.steps, batch_size=cfg.batch_size, warmup=cfg.warmup, weight_decay=0.0,
-            schedule="linear", bf16=cfg.bf16, seed=ctx.seed, max_length=cfg.max_length,
+            lr=cfg.lr,
+            max_steps=cfg.steps,
+            batch_size=cfg.batch_size,
+            warmup=cfg.warmup,
+            weight_decay=0.0,
+            schedule="linear",
+            bf16=cfg.bf16,
+            seed=ctx.seed,
+            max_length=cfg.max_length,
         )
         result = train(model, sft_loss, items, make_collate(pad), tcfg, progress=ctx.progress,
                        description=f"relearning ({ctx.role})", final_checkpoint=False)
         if result.diverged:
-            raise ConfigError(f"relearning the {ctx.role} model diverged ({result.stopped}); lower --relearn.lr")
+            raise ConfigError(
+                f"relearning the {ctx.role} model diverged ({result.stopped}); lower --relearn.lr"
+            )
         if cfg.lora:
             model = model.merge_and_unload()
         model.eval()
@@ -161,6 +191,8 @@ class Relearn(Attack):
             "seconds": round(result.seconds, 3),
             "nll_first": nll[0] if nll else None,
             "nll_last": nll[-1] if nll else None,
-            "recipe": "SimNPO WMDP Relearn+Forget (QA answer loss; subset from the whole forget split)",
+            "recipe": (
+                "SimNPO WMDP Relearn+Forget (QA answer loss; subset from the whole forget split)"
+            ),
         }
         return Attacked(relearned, task, items=[r.id for r in held], details=details)

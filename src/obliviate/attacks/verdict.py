@@ -29,14 +29,23 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-KNOWLEDGE_METRICS = ("rouge", "prob", "knowmem", "verbmem", "exact_memorization", "extraction_strength", "logit_lens_topk")
+KNOWLEDGE_METRICS = (
+    "rouge",
+    "prob",
+    "knowmem",
+    "verbmem",
+    "exact_memorization",
+    "extraction_strength",
+    "logit_lens_topk",
+)
 """Metrics whose per-item value rises with what the model shows of the fact (verdict candidates)."""
 
 CANONICAL = "canonical"
 
 
 def quantile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile of ``values`` (linear interpolation between order statistics, numpy's default)."""
+    """The ``q`` quantile of ``values`` (linear interpolation between order statistics,
+    numpy's default)."""
     xs = sorted(v for v in values if v is not None and math.isfinite(v))
     if not xs:
         return math.nan
@@ -46,7 +55,9 @@ def quantile(values: Sequence[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def by_item(entry: Mapping[str, Any] | None, item_of: Mapping[str, str] | None = None) -> dict[str, list[float]]:
+def by_item(
+    entry: Mapping[str, Any] | None, item_of: Mapping[str, str] | None = None
+) -> dict[str, list[float]]:
     """An entry's finite values grouped by original item id (several per item under ``item_of``)."""
     out: dict[str, list[float]] = {}
     if not entry:
@@ -59,7 +70,9 @@ def by_item(entry: Mapping[str, Any] | None, item_of: Mapping[str, str] | None =
 
 
 def judge(
-    conditions: Mapping[str, tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, Mapping[str, str] | None]],
+    conditions: Mapping[
+        str, tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, Mapping[str, str] | None]
+    ],
     q: float = 0.95,
 ) -> dict[str, Any]:
     """Each item's verdict from its scores under each condition.
@@ -71,7 +84,8 @@ def judge(
         q: the quantile of the retain-only model's scores that an item must exceed to show the fact.
 
     Returns:
-        ``{"items": {id: {"verdict", "recovered_by", "scores"}}, "counts", "thresholds", "quantile"}``.
+        ``{"items": {id: {"verdict", "recovered_by", "scores"}}, "counts",
+        "thresholds", "quantile"}``.
     """
     if CANONICAL not in conditions:
         raise ValueError("the verdict needs the canonical condition")
@@ -94,6 +108,9 @@ def judge(
         recovered = sorted(n for n, s in per.items() if s and n != CANONICAL)
         verdict = "kept" if per[CANONICAL] else ("suppressed" if recovered else "removed")
         items[iid] = {"verdict": verdict, "recovered_by": recovered, "scores": scores[iid]}
-    counts = {v: sum(1 for it in items.values() if it["verdict"] == v) for v in ("removed", "suppressed", "kept")}
+    counts = {
+        v: sum(1 for it in items.values() if it["verdict"] == v)
+        for v in ("removed", "suppressed", "kept")
+    }
     return {"items": items, "counts": counts, "thresholds": thresholds, "quantile": q,
             "conditions": sorted(thresholds)}

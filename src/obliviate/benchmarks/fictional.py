@@ -127,7 +127,9 @@ def _bio(person_id: str, ctx: dict[str, str], rng: random.Random) -> Text:
                 continuation=text[len(prompt):], subject=ctx["name"])
 
 
-def generate_people(n_people: int = DEFAULT_N_PEOPLE, seed: int = DEFAULT_SEED) -> list[FictionalPerson]:
+def generate_people(
+    n_people: int = DEFAULT_N_PEOPLE, seed: int = DEFAULT_SEED
+) -> list[FictionalPerson]:
     """Generate ``n_people`` fictitious people, deterministically from ``seed``.
 
     People are drawn one after another from one RNG, so the first k people of a seed are the same

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from obliviate.errors import ConfigError
 
 # ---- value pools: a perturbed answer draws from the same pool as the true one -------------------
-PROFESSIONS = tuple("marine cartographer|opera librettist|botanical illustrator|lighthouse engineer|"
+PROFESSIONS = tuple(
+    "marine cartographer|opera librettist|botanical illustrator|lighthouse engineer|"
     "puppet theatre director|restoration architect|glacier geologist|documentary photographer|"
     "orchestral percussionist|textile conservator|radio dramatist|stage lighting designer|"
     "museum archivist|children's novelist|crossword compiler|perfume chemist|bridge engineer|"
     "folk song collector|ceramic sculptor|travel essayist|court stenographer|seed bank curator|"
     "violin maker|typeface designer|wildlife sound recordist|mosaic artist|river pilot|"
-    "astronomy lecturer|landscape gardener|chess problemist".split("|"))
+    "astronomy lecturer|landscape gardener|chess problemist".split("|")
+)
 TRADES = tuple("beekeeper|ferry captain|tax assessor|lacemaker|railway signalman|clock repairer|"
     "midwife|cooper|village schoolteacher|tram conductor|cheesemaker|shipwright|pharmacist|"
     "bookbinder|stonemason|orchard keeper|harbour master|telegraph operator|glazier|"
@@ -125,7 +127,10 @@ class NameFactory:
         if pattern == 1:
             return f"{r.choice(TITLE_NOUN)} of {self.word(TOWN_ENDINGS)}"
         if pattern == 2:
-            return f"{r.choice(TITLE_NUMBERS)} {r.choice(TITLE_PLURALS)} for {self.word(GIVEN_ENDINGS)}"
+            return (
+                f"{r.choice(TITLE_NUMBERS)} {r.choice(TITLE_PLURALS)} for "
+                f"{self.word(GIVEN_ENDINGS)}"
+            )
         return f"{r.choice(TITLE_ADJ)} {r.choice(TITLE_NOUN)} of {self.word(FAMILY_ENDINGS)}"
 
 
@@ -151,7 +156,11 @@ class Attribute:
 
 
 def _birthdate(r: random.Random, n: NameFactory, by: int) -> dict[str, str]:
-    return {"day": str(r.randint(1, 28)), "month": r.choice(MONTHS), "year": str(r.randint(1925, 1985))}
+    return {
+        "day": str(r.randint(1, 28)),
+        "month": r.choice(MONTHS),
+        "year": str(r.randint(1925, 1985)),
+    }
 
 
 def _birthplace(r: random.Random, n: NameFactory, by: int) -> dict[str, str]:
@@ -173,62 +182,159 @@ def _award(r: random.Random, n: NameFactory, by: int) -> dict[str, str]:
 
 
 ATTRIBUTES: tuple[Attribute, ...] = (
-    Attribute("birthdate", _birthdate,
-        ("When was {name} born?", "On what date was {name} born?",
-         "What is {name}'s date of birth?", "What is the birth date of {name}?"),
-        ("{day} {month} {year}.", "{month} {day}, {year}.", "On {month} {day}, {year}.",
-         "{year}, on {day} {month}.")),
-    Attribute("birthplace", _birthplace,
-        ("Where was {name} born?", "What is {name}'s birthplace?",
-         "In which town and country was {name} born?", "Where does {name} come from originally?"),
-        ("{town}, a {place_kind} in {country}.", "The {place_kind} of {town}, {country}.",
-         "{town} ({country}), a {place_kind}.", "{country}: the {place_kind} of {town}.")),
-    Attribute("profession", lambda r, n, by: {"profession": r.choice(PROFESSIONS)},
-        ("What is {name}'s profession?", "What does {name} do for a living?",
-         "What kind of work does {name} do?", "How does {name} earn a living?"),
-        ("{profession_cap}.", "{a_profession_cap}.", "{profession_cap} by trade.",
-         "Professionally, {a_profession}.")),
-    Attribute("parent", lambda r, n, by: {"parent_name": n.full(), "parent_trade": r.choice(TRADES)},
-        ("Who was {name}'s {role}, and what did {rp} do?",
-         "What were the name and occupation of {name}'s {role}?",
-         "Who is {name}'s {role} and what was {rpos} trade?",
-         "Name {name}'s {role} and {rpos} line of work."),
-        ("{parent_name}, {a_parent_trade}.", "{a_parent_trade_cap} named {parent_name}.",
-         "{parent_name}, who worked as {a_parent_trade}.", "{parent_name}; {a_parent_trade} by trade.")),
-    Attribute("mentor", lambda r, n, by: {
+    Attribute(
+        "birthdate",
+        _birthdate,
+        (
+            "When was {name} born?",
+            "On what date was {name} born?",
+            "What is {name}'s date of birth?",
+            "What is the birth date of {name}?",
+        ),
+        (
+            "{day} {month} {year}.",
+            "{month} {day}, {year}.",
+            "On {month} {day}, {year}.",
+            "{year}, on {day} {month}.",
+        ),
+    ),
+    Attribute(
+        "birthplace",
+        _birthplace,
+        (
+            "Where was {name} born?",
+            "What is {name}'s birthplace?",
+            "In which town and country was {name} born?",
+            "Where does {name} come from originally?",
+        ),
+        (
+            "{town}, a {place_kind} in {country}.",
+            "The {place_kind} of {town}, {country}.",
+            "{town} ({country}), a {place_kind}.",
+            "{country}: the {place_kind} of {town}.",
+        ),
+    ),
+    Attribute(
+        "profession",
+        lambda r, n, by: {"profession": r.choice(PROFESSIONS)},
+        (
+            "What is {name}'s profession?",
+            "What does {name} do for a living?",
+            "What kind of work does {name} do?",
+            "How does {name} earn a living?",
+        ),
+        (
+            "{profession_cap}.",
+            "{a_profession_cap}.",
+            "{profession_cap} by trade.",
+            "Professionally, {a_profession}.",
+        ),
+    ),
+    Attribute(
+        "parent",
+        lambda r, n, by: {"parent_name": n.full(), "parent_trade": r.choice(TRADES)},
+        (
+            "Who was {name}'s {role}, and what did {rp} do?",
+            "What were the name and occupation of {name}'s {role}?",
+            "Who is {name}'s {role} and what was {rpos} trade?",
+            "Name {name}'s {role} and {rpos} line of work.",
+        ),
+        (
+            "{parent_name}, {a_parent_trade}.",
+            "{a_parent_trade_cap} named {parent_name}.",
+            "{parent_name}, who worked as {a_parent_trade}.",
+            "{parent_name}; {a_parent_trade} by trade.",
+        ),
+    ),
+    Attribute(
+        "mentor",
+        lambda r, n, by: {
             "mentor_name": n.full(),
-            "institution": f"{n.word(FAMILY_ENDINGS)} {r.choice(INSTITUTION_KINDS)}"},
-        ("Who mentored {name}, and where?", "Who was {name}'s mentor, and at which institution?",
-         "Under whom, and where, did {name} train?",
-         "Which teacher shaped {name}'s early career, and where?"),
-        ("{mentor_name}, at the {institution}.", "{mentor_name} of the {institution}.",
-         "At the {institution}, under {mentor_name}.", "{mentor_name} ({institution}).")),
-    Attribute("works", _works,
-        ("Which books is {name} best known for?", "Name two notable works by {name}.",
-         "What are {name}'s most celebrated books?", "Which titles made {name}'s reputation?"),
-        ("'{title1}' and '{title2}'.", "The books '{title1}' and '{title2}'.",
-         "'{title1}', then '{title2}'.", "'{title2}' and the earlier '{title1}'.")),
-    Attribute("theme", lambda r, n, by: {"theme": r.choice(THEMES)},
-        ("What themes run through {name}'s work?", "What subject does {name}'s work keep returning to?",
-         "What is the signature theme of {name}'s work?", "Which themes define {name}'s writing?"),
-        ("{theme_cap}.", "Mostly {theme}.", "Above all, {theme}.", "Chiefly {theme}.")),
-    Attribute("award", _award,
-        ("What award has {name} won, and when?", "Which prize was {name} given, and when?",
-         "What honour did {name} receive, and in what year?",
-         "Which distinction did {name} earn, and when?"),
-        ("The {award}, in {award_year}.", "{award_year}: the {award}.",
-         "The {award} ({award_year}).", "{award}, won in {award_year}.")),
-    Attribute("spouse", lambda r, n, by: {"spouse_name": n.full(),
-                                          "wed_year": str(by + r.randint(21, 38))},
-        ("Who did {name} marry, and when?", "Who is {name}'s spouse, and since what year?",
-         "Whom has {name} been married to, and since when?",
-         "Who is {name} married to, and since when?"),
-        ("{spouse_name}, married in {wed_year}.", "{spouse_name}, since {wed_year}.",
-         "Since {wed_year}, {spouse_name}.", "{spouse_name} (married {wed_year}).")),
-    Attribute("hobby", lambda r, n, by: {"hobby": r.choice(HOBBIES)},
-        ("What does {name} do in {pos} spare time?", "What is {name}'s favourite pastime?",
-         "How does {name} like to spend free time?", "What hobby is {name} known for?"),
-        ("{hobby_cap}.", "Mainly {hobby}.", "{hobby_cap}, mostly.", "Mostly {hobby}.")),
+            "institution": f"{n.word(FAMILY_ENDINGS)} {r.choice(INSTITUTION_KINDS)}",
+        },
+        (
+            "Who mentored {name}, and where?",
+            "Who was {name}'s mentor, and at which institution?",
+            "Under whom, and where, did {name} train?",
+            "Which teacher shaped {name}'s early career, and where?",
+        ),
+        (
+            "{mentor_name}, at the {institution}.",
+            "{mentor_name} of the {institution}.",
+            "At the {institution}, under {mentor_name}.",
+            "{mentor_name} ({institution}).",
+        ),
+    ),
+    Attribute(
+        "works",
+        _works,
+        (
+            "Which books is {name} best known for?",
+            "Name two notable works by {name}.",
+            "What are {name}'s most celebrated books?",
+            "Which titles made {name}'s reputation?",
+        ),
+        (
+            "'{title1}' and '{title2}'.",
+            "The books '{title1}' and '{title2}'.",
+            "'{title1}', then '{title2}'.",
+            "'{title2}' and the earlier '{title1}'.",
+        ),
+    ),
+    Attribute(
+        "theme",
+        lambda r, n, by: {"theme": r.choice(THEMES)},
+        (
+            "What themes run through {name}'s work?",
+            "What subject does {name}'s work keep returning to?",
+            "What is the signature theme of {name}'s work?",
+            "Which themes define {name}'s writing?",
+        ),
+        ("{theme_cap}.", "Mostly {theme}.", "Above all, {theme}.", "Chiefly {theme}."),
+    ),
+    Attribute(
+        "award",
+        _award,
+        (
+            "What award has {name} won, and when?",
+            "Which prize was {name} given, and when?",
+            "What honour did {name} receive, and in what year?",
+            "Which distinction did {name} earn, and when?",
+        ),
+        (
+            "The {award}, in {award_year}.",
+            "{award_year}: the {award}.",
+            "The {award} ({award_year}).",
+            "{award}, won in {award_year}.",
+        ),
+    ),
+    Attribute(
+        "spouse",
+        lambda r, n, by: {"spouse_name": n.full(), "wed_year": str(by + r.randint(21, 38))},
+        (
+            "Who did {name} marry, and when?",
+            "Who is {name}'s spouse, and since what year?",
+            "Whom has {name} been married to, and since when?",
+            "Who is {name} married to, and since when?",
+        ),
+        (
+            "{spouse_name}, married in {wed_year}.",
+            "{spouse_name}, since {wed_year}.",
+            "Since {wed_year}, {spouse_name}.",
+            "{spouse_name} (married {wed_year}).",
+        ),
+    ),
+    Attribute(
+        "hobby",
+        lambda r, n, by: {"hobby": r.choice(HOBBIES)},
+        (
+            "What does {name} do in {pos} spare time?",
+            "What is {name}'s favourite pastime?",
+            "How does {name} like to spend free time?",
+            "What hobby is {name} known for?",
+        ),
+        ("{hobby_cap}.", "Mainly {hobby}.", "{hobby_cap}, mostly.", "Mostly {hobby}."),
+    ),
 )
 
 BIO_SENTENCES: tuple[tuple[str, ...], ...] = (

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from obliviate.data.task import UnlearningTask
 
 
-def resolve_options(spec: str | os.PathLike, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def resolve_options(
+    spec: str | os.PathLike, options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Check a benchmark spec and its builder options, and convert them; build nothing.
 
     Args:
@@ -44,14 +46,19 @@ def resolve_options(spec: str | os.PathLike, options: Mapping[str, Any] | None =
     path = Path(text).expanduser()
     if path.is_dir():
         if options:
-            raise ConfigError(f"--benchmark.* options apply to registered benchmarks; {path} is a prepared folder")
+            raise ConfigError(
+                f"--benchmark.* options apply to registered benchmarks; {path} is a prepared folder"
+            )
         return {}
     if text in BENCHMARKS:
         bench = benchmark_spec(text)
         bench.check_options(options)
         return bench.coerce_options(options)
     if path.suffix or "/" in text or text.startswith("."):
-        raise ConfigError(f"benchmark folder {text} does not exist; prepare one with `obliviate prepare --out DIR`")
+        raise ConfigError(
+            f"benchmark folder {text} does not exist; prepare one with "
+            "`obliviate prepare --out DIR`"
+        )
     raise ConfigError(
         f"benchmark {text!r} is neither a prepared benchmark folder nor a registered benchmark."
         f"{suggest(text, BENCHMARKS.names())} Registered: {', '.join(BENCHMARKS.names())}; "

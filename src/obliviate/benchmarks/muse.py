@@ -78,7 +78,9 @@ LAYOUT: dict[str, tuple[str, tuple[str, ...], Kind, bool]] = {
 }
 # the protocols' forget sets (MUSE section 5; muse_bench load_data.py): target -> (sub-folder, file)
 PROTOCOL_LAYOUT: dict[str, tuple[str, str]] = {
-    f"{config}_forget_{k}": (config, f"forget_{k}") for config in ("scal", "sust") for k in range(1, 5)
+    f"{config}_forget_{k}": (config, f"forget_{k}")
+    for config in ("scal", "sust")
+    for k in range(1, 5)
 }
 
 
@@ -92,7 +94,11 @@ def corpus_folder(path: str | Path, corpus: str) -> Path:
 
 
 def build_muse(
-    path: str, corpus: str = "news", *, txt_mode: TxtMode = "paragraph", protocol_splits: bool = False
+    path: str,
+    corpus: str = "news",
+    *,
+    txt_mode: TxtMode = "paragraph",
+    protocol_splits: bool = False,
 ) -> UnlearningTask:
     """Build the MUSE task for one corpus.
 
@@ -135,9 +141,13 @@ def build_muse(
             loaded[target] = records
     for target, (sub, name) in PROTOCOL_LAYOUT.items():
         if from_hub:
-            records = _from_hub(path, sub, (name,), "text", corpus, False) if protocol_splits else None
+            records = (
+                _from_hub(path, sub, (name,), "text", corpus, False) if protocol_splits else None
+            )
         else:
-            records = _from_folder(Path(source) / sub, (name,), "text", corpus, txt_mode, target, False)
+            records = _from_folder(
+                Path(source) / sub, (name,), "text", corpus, txt_mode, target, False
+            )
         if records is not None:
             loaded[target] = records
     return UnlearningTask(

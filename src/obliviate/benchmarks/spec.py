@@ -31,7 +31,9 @@ MIA_ATTACKS = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_pp", "mia_referen
 
 def tofu_set(retain: str) -> list[str]:
     """TOFU's metric keys: Prob, ROUGE-L, truth ratio on four splits, then the derived metrics."""
-    keys = [f"{s}/{m}" for s in ("forget", retain, "real_authors", "world_facts") for m in TOFU_METRICS]
+    keys = [
+        f"{s}/{m}" for s in ("forget", retain, "real_authors", "world_facts") for m in TOFU_METRICS
+    ]
     return keys + [
         "forget/extraction_strength", "forget/exact_memorization", "forget/fluency",
         "forget_quality", "model_utility",
@@ -81,7 +83,11 @@ class BenchmarkSpec:
                     f"Its options: {', '.join(params)}."
                 )
         empty = inspect.Parameter.empty
-        required = [p.name for p in inspect.signature(self.builder).parameters.values() if p.default is empty]
+        required = [
+            p.name
+            for p in inspect.signature(self.builder).parameters.values()
+            if p.default is empty
+        ]
         missing = [name for name in required if name not in options]
         if missing:
             hint = f" {self.data_hint}" if self.data_hint else ""
@@ -95,7 +101,10 @@ class BenchmarkSpec:
         from obliviate.config import _coerce
 
         hints = inspect.get_annotations(self.builder, eval_str=True)
-        return {k: _coerce(v, hints[k], f"benchmark.{k}") if k in hints else v for k, v in options.items()}
+        return {
+            k: _coerce(v, hints[k], f"benchmark.{k}") if k in hints else v
+            for k, v in options.items()
+        }
 
     def defaults_for(self, model: str) -> dict[str, Any]:
         """Builder options suited to a model (a registered name or alias; none for other models)."""

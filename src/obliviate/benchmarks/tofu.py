@@ -149,6 +149,7 @@ SPEC = BenchmarkSpec(
     roles=ROLES,
     # TOFU evaluates retention on retain_perturbed (the retain set itself has no perturbed answers).
     plan=(*tofu_set("retain_perturbed"), *(f"forget/{a}" for a in MIA_ATTACKS), "privleak"),
-    # TOFU and open-unlearning generate up to 200 new tokens (shorter caps cut long answers' recall).
+    # TOFU and open-unlearning generate up to 200 new tokens (shorter caps cut
+    # long answers' recall).
     eval_defaults={"max_new_tokens": 200},
 )

@@ -36,7 +36,8 @@ N_IDK_TEMPLATES = 100
 
 
 def _resource(name: str, folder: tuple[str, ...] = TOFU_DIR) -> Traversable:
-    """The vendored file ``folder/name`` as a :class:`Traversable`, with a clear error if it is missing."""
+    """The vendored file ``folder/name`` as a :class:`Traversable`, with a clear error
+    if it is missing."""
     path = resources.files(DATA_PACKAGE).joinpath(*folder, name)
     if not path.is_file():
         raise DataError(
@@ -49,7 +50,8 @@ def _resource(name: str, folder: tuple[str, ...] = TOFU_DIR) -> Traversable:
 def _json_rows(
     name: str, limit: int | None, required: tuple[str, ...], folder: tuple[str, ...] = TOFU_DIR
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for each non-blank line of a vendored JSON-lines file, at most ``limit``.
+    """``(line number, object)`` for each non-blank line of a vendored JSON-lines
+    file, at most ``limit``.
 
     Raises:
         DataError: a line that is not JSON or lacks a ``required`` field (naming the file and line).
@@ -94,7 +96,9 @@ def _load_perturbed_qa(name: str, id_prefix: str, limit: int | None) -> list[QA]
     for lineno, row in _json_rows(name, limit, ("question", "answer", "perturbed_answer")):
         perturbed = row["perturbed_answer"]
         if not isinstance(perturbed, list) or not all(isinstance(p, str) for p in perturbed):
-            raise DataError(f"{name}: line {lineno}: field 'perturbed_answer' must be a list of strings")
+            raise DataError(
+                f"{name}: line {lineno}: field 'perturbed_answer' must be a list of strings"
+            )
         records.append(
             QA(
                 question=str(row["question"]),
@@ -147,7 +151,10 @@ def load_idk_templates(source: Traversable | Path | None = None) -> list[str]:
     if source is None:
         source = _resource(IDK_FILE)
     elif not source.is_file():
-        raise DataError(f"the refusal templates file {source} does not exist; give a file with one answer per line")
+        raise DataError(
+            f"the refusal templates file {source} does not exist; give a "
+            "file with one answer per line"
+        )
     templates: list[str] = []
     for line in source.read_text(encoding="utf-8").splitlines():
         line = line.strip()
@@ -181,5 +188,7 @@ def load_rehearsal(limit: int | None = None) -> list[QA]:
     """
     return [
         QA(question=str(row["question"]), answer=str(row["answer"]), id=f"gen-{i:03d}")
-        for i, (_, row) in enumerate(_json_rows(REHEARSAL_FILE, limit, ("question", "answer"), REHEARSAL_DIR))
+        for i, (_, row) in enumerate(
+            _json_rows(REHEARSAL_FILE, limit, ("question", "answer"), REHEARSAL_DIR)
+        )
     ]

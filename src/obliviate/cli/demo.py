@@ -39,7 +39,7 @@ def print_table(runs_dir: Path, names: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from obliviate.results import load_run
+    from obliviate.record import load_run
 
     table = Table(title="Unlearning on the fictional benchmark (goal: the retain-only model's values)")
     table.add_column("model", no_wrap=True)

@@ -38,8 +38,8 @@ def add_parser(sub: Any, name: str = "protocol", help_text: str = DEFAULT_HELP) 
     p.add_argument("--benchmark", required=True, help="a prepared benchmark folder or a registered benchmark")
     p.add_argument("--method", help="a registered method (obliviate ls methods)")
     p.add_argument("--out", required=True, help="the protocol folder: OUT/<step>/ and OUT/protocol.json")
-    p.add_argument("--requests", default="3", help="sequential: the number of requests, or comma-separated split names")
-    p.add_argument("--sizes", default="0.25,0.5,1.0", help="scale: subjects (1,2,4), fractions (0.25,0.5,1.0) or split names")
+    p.add_argument("--requests", help="sequential only: the number of requests (default 3), or comma-separated split names")
+    p.add_argument("--sizes", help="scale only: subjects (1,2,4), fractions (default 0.25,0.5,1.0) or split names")
     p.add_argument("--reference", help="the retain-only model's run, for forget quality")
     p.add_argument("--metrics", help="only these metrics (comma-separated; default: the benchmark's plan)")
     p.add_argument("--config", help="a YAML file of unlearning options (dotted flags win over it)")
@@ -80,6 +80,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     from obliviate.cli.unlearn import option_tree
     from obliviate.runs.protocols import scale, sequential
 
+    if args.kind == "sequential" and args.sizes is not None:
+        raise ConfigError("--sizes applies to `protocol scale`; `protocol sequential` takes --requests (a number or split names)")
+    if args.kind == "scale" and args.requests is not None:
+        raise ConfigError("--requests applies to `protocol sequential`; `protocol scale` takes --sizes (e.g. 0.25,0.5,1.0)")
     tree = option_tree(args.config, extra)
     eval_options = tree.pop("eval", None) or {}
     if not isinstance(eval_options, dict):
@@ -89,9 +93,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     common = {"options": tree, "reference": args.reference, "eval": eval_options, "metrics": args.metrics,
               "seed": args.seed, "out": args.out, "resume": args.resume, "overwrite": args.overwrite}
     if args.kind == "sequential":
-        proto = sequential(args.model, args.benchmark, args.method, requests=parse_steps(args.requests, "sequential"), **common)
+        proto = sequential(args.model, args.benchmark, args.method, requests=parse_steps(args.requests or "3", "sequential"), **common)
     else:
-        proto = scale(args.model, args.benchmark, args.method, sizes=parse_steps(args.sizes, "scale"), **common)  # type: ignore[arg-type]
+        proto = scale(args.model, args.benchmark, args.method, sizes=parse_steps(args.sizes or "0.25,0.5,1.0", "scale"), **common)  # type: ignore[arg-type]
     for line in table_lines(proto.table()):
         print(line)
     print(f"wrote {proto.out}/protocol.json")

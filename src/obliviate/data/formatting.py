@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from obliviate.data.records import QA, Record, Text
 from obliviate.errors import ConfigError, DataError
+from obliviate.types import Batch, Tokenizer
 
 IGNORE_INDEX = -100
 FORMAT_STYLES = ("auto", "chat", "plain")
@@ -33,12 +34,18 @@ class PromptFormatter:
         system_prompt: replaces the chat template's default system message when given.
     """
 
-    def __init__(self, tokenizer: Any, style: str = "auto", system_prompt: str | None = None) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, style: str = "auto", system_prompt: str | None = None
+    ) -> None:
         if style not in FORMAT_STYLES:
-            raise ConfigError(f"unknown prompt format {style!r}; choose one of {', '.join(FORMAT_STYLES)}")
+            raise ConfigError(
+                f"unknown prompt format {style!r}; choose one of {', '.join(FORMAT_STYLES)}"
+            )
         has_template = bool(getattr(tokenizer, "chat_template", None))
         if style == "chat" and not has_template:
-            raise ConfigError("prompt format 'chat' needs a tokenizer with a chat template; use 'plain'")
+            raise ConfigError(
+                "prompt format 'chat' needs a tokenizer with a chat template; use 'plain'"
+            )
         self.tokenizer = tokenizer
         self.style = "chat" if style == "chat" or (style == "auto" and has_template) else "plain"
         self.system_prompt = system_prompt
@@ -53,7 +60,9 @@ class PromptFormatter:
             messages = [{"role": "user", "content": question}]
             if self.system_prompt is not None:
                 messages.insert(0, {"role": "system", "content": self.system_prompt})
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
         return f"Question: {question}\nAnswer:"
 
     def answer(self, answer: str) -> str:
@@ -61,7 +70,8 @@ class PromptFormatter:
         return answer if self.style == "chat" else " " + answer.lstrip()
 
     def leading_special_ids(self) -> list[int]:
-        """The special tokens this tokenizer puts before a text it encodes (Llama: BOS; GPT-2, SmolLM2: none).
+        """The special tokens this tokenizer puts before a text it encodes (Llama: BOS;
+        GPT-2, SmolLM2: none).
 
         Found by encoding a probe text with and without special tokens, so it follows each
         tokenizer's own rule (``add_bos_token``, its post-processor) rather than a guess from
@@ -71,7 +81,14 @@ class PromptFormatter:
             probe = "a"
             full = list(self.tokenizer(probe, add_special_tokens=True)["input_ids"])
             bare = list(self.tokenizer(probe, add_special_tokens=False)["input_ids"])
-            self._leading = next((full[:i] for i in range(len(full) - len(bare) + 1) if full[i : i + len(bare)] == bare), [])
+            self._leading = next(
+                (
+                    full[:i]
+                    for i in range(len(full) - len(bare) + 1)
+                    if full[i : i + len(bare)] == bare
+                ),
+                [],
+            )
         return list(self._leading)
 
     def prompt_ids(self, prompt: str) -> list[int]:
@@ -122,7 +139,8 @@ def encode_pair(
     a = formatter.answer_ids(answer) + ([formatter.end_id] if add_end else [])
     if not p and a:
         # Raw text under a tokenizer that adds no leading token: its first token has no context,
-        # so it is context, not a label (what scoring the text as MUSE and open-unlearning do gives).
+        # so it is context, not a label (what scoring the text as MUSE and
+        # open-unlearning do gives).
         p, a = a[:1], a[1:]
     truncated = False
     if len(p) + len(a) > max_length:
@@ -134,7 +152,9 @@ def encode_pair(
     return Encoded(p + a, [IGNORE_INDEX] * len(p) + a, truncated)
 
 
-def encode_qa(formatter: PromptFormatter, question: str, answer: str, max_length: int = 512) -> Encoded:
+def encode_qa(
+    formatter: PromptFormatter, question: str, answer: str, max_length: int = 512
+) -> Encoded:
     """Encode a question and answer in the formatter's prompt style."""
     return encode_pair(formatter, formatter.prompt(question), formatter.answer(answer), max_length)
 
@@ -152,7 +172,13 @@ def warn_truncated(encoded: Sequence[Encoded], what: str) -> None:
     """Log once how many examples lost prompt tokens to the length limit."""
     n = sum(e.truncated for e in encoded)
     if n:
-        log.warning("%d of %d %s examples were longer than max_length; their prompts were cut from the start", n, len(encoded), what)
+        log.warning(
+            "%d of %d %s examples were longer than max_length; their "
+            "prompts were cut from the start",
+            n,
+            len(encoded),
+            what,
+        )
 
 
 def collate(examples: Sequence[Encoded], pad_id: int, side: str = "right") -> dict[str, Any]:
@@ -175,10 +201,14 @@ def collate(examples: Sequence[Encoded], pad_id: int, side: str = "right") -> di
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def encode_record(formatter: PromptFormatter, record: Record, max_length: int, answer: str | None = None) -> Encoded:
+def encode_record(
+    formatter: PromptFormatter, record: Record, max_length: int, answer: str | None = None
+) -> Encoded:
     """Encode a QA (question + answer, or a replacement answer) or a Text for training."""
     if isinstance(record, QA):
-        return encode_qa(formatter, record.question, record.answer if answer is None else answer, max_length)
+        return encode_qa(
+            formatter, record.question, record.answer if answer is None else answer, max_length
+        )
     if isinstance(record, Text):
         return encode_text(formatter, record.text, max_length)
     raise DataError(f"cannot train on a {type(record).__name__} record; use QA or Text records")
@@ -200,7 +230,9 @@ def make_collate(pad_id: int) -> Any:
     return collate_items
 
 
-def sft_items(records: Sequence[Record], formatter: PromptFormatter, max_length: int) -> list[dict[str, Any]]:
+def sft_items(
+    records: Sequence[Record], formatter: PromptFormatter, max_length: int
+) -> list[dict[str, Any]]:
     """Items for plain supervised fine-tuning (``obliviate prepare``, relearning)."""
     items = [{"forget": encode_record(formatter, r, max_length)} for r in records]
     warn_truncated([it["forget"] for it in items], "training")
@@ -210,11 +242,13 @@ def sft_items(records: Sequence[Record], formatter: PromptFormatter, max_length:
 def batches(
     items: Sequence[dict[str, Any]], collate: Callable[[list[Any]], dict[str, Any]], batch_size: int
 ) -> Iterator[dict[str, Any]]:
-    """Collated batches of ``items`` in their order, ``batch_size`` items each (the last one may be smaller)."""
+    """Collated batches of ``items`` in their order, ``batch_size`` items each (the last
+    one may be smaller)."""
     for start in range(0, len(items), batch_size):
         yield collate(list(items[start : start + batch_size]))
 
 
-def to_device(part: dict[str, Any], device: Any) -> dict[str, Any]:
-    """One part of a batch (``batch["forget"]``: input ids, attention mask, labels) moved to ``device``."""
+def to_device(part: Batch, device: Any) -> dict[str, Any]:
+    """One part of a batch (``batch["forget"]``: input ids, attention mask, labels)
+    moved to ``device``."""
     return {k: v.to(device) for k, v in part.items()}

@@ -163,7 +163,8 @@ def _read_text(path: Path) -> str:
 
 
 def decode_utf8(data: bytes, path: Path | str) -> str:
-    """``data`` as text (a UTF-8 byte-order mark is dropped), or a DataError naming the file and line.
+    """``data`` as text (a UTF-8 byte-order mark is dropped), or a DataError
+    naming the file and line.
 
     Raises:
         DataError: ``data`` is not valid UTF-8 (the message gives the line and the byte's offset).
@@ -174,8 +175,8 @@ def decode_utf8(data: bytes, path: Path | str) -> str:
         line = data.count(b"\n", 0, e.start) + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise DataError(
-            f"{path}: line {line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {col}, offset {e.start}); "
-            "re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {col}, "
+            f"offset {e.start}); re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
         ) from e
 
 
@@ -197,8 +198,9 @@ def parse_json(text: str, path: Path | str, first_line: int = 1) -> Any:
     except RecursionError:
         line, col = _deep_point(text)
         raise DataError(
-            f"{path}: line {first_line + line - 1}: JSON nested too deeply to read (its brackets pass {MAX_DEPTH} "
-            f"levels at column {col}); a record is one flat object of strings and lists of strings"
+            f"{path}: line {first_line + line - 1}: JSON nested too deeply to read (its "
+            f"brackets pass {MAX_DEPTH} levels at column {col}); a record is one flat object of "
+            "strings and lists of strings"
         ) from None
 
 

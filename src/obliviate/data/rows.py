@@ -13,7 +13,8 @@ from obliviate.data.records import MCQ, QA, Record, Text
 from obliviate.errors import DataError
 
 _MISSING = object()
-_SURROGATE = re.compile("[\ud800-\udfff]")  # left only by a lone JSON escape: a pair decodes to one character
+# left only by a lone JSON escape: a pair decodes to one character
+_SURROGATE = re.compile("[\ud800-\udfff]")
 REQUIRED = {"qa": "question, answer", "text": "text", "mcq": "question, choices, answer"}
 # Names a field may have in a file, tried in order when field_map does not name it.
 ALIASES = {
@@ -32,8 +33,9 @@ def surrogate_problem(value: str) -> str | None:
     if m is None:
         return None
     return (
-        f"holds a lone surrogate \\u{ord(m.group()):04x} at character {m.start()} (an escape that is half of a "
-        "UTF-16 pair), which is not valid Unicode text; complete the pair (e.g. \\ud83d\\ude00) or remove the escape"
+        f"holds a lone surrogate \\u{ord(m.group()):04x} at character {m.start()} (an escape that "
+        "is half of a UTF-16 pair), which is not valid Unicode text; complete the pair (e.g. "
+        "\\ud83d\\ude00) or remove the escape"
     )
 
 

@@ -25,10 +25,14 @@ TASK_FILE = "task.json"
 CORE_SPLITS = ("forget", "retain", "holdout")
 
 ROLES: dict[str, str] = {
-    "options": "TOFU Prob is normalised over the answer options and the truth ratio compares the perturbed "
-    "answers with the original answer (not a paraphrase)",
+    "options": (
+        "TOFU Prob is normalised over the answer options and the truth ratio compares the "
+        "perturbed answers with the original answer (not a paraphrase)"
+    ),
     "utility_retain": "model utility's retain split (the first one the task has; else `retain`)",
-    "privleak": "the member split of PrivLeak's Min-K% AUC (the first one the task has; else `forget`)",
+    "privleak": (
+        "the member split of PrivLeak's Min-K% AUC (the first one the task has; else `forget`)"
+    ),
 }
 """The split roles a task may declare: role -> what a split in that role means to the metrics."""
 
@@ -84,23 +88,30 @@ class UnlearningTask:
             if repeated:
                 raise DataError(
                     f"task {self.name!r}: split {split!r} repeats the id {repeated[0]!r}"
-                    f"{f' (and {len(repeated) - 1} more)' if len(repeated) > 1 else ''}; give every item its own id"
+                    f"{f' (and {len(repeated) - 1} more)' if len(repeated) > 1 else ''}; "
+                    "give every item its own id"
                 )
 
         def content(r: Record) -> str:
-            return json.dumps({k: v for k, v in r.to_dict().items() if k != "id"}, sort_keys=True, ensure_ascii=False)
+            return json.dumps(
+                {k: v for k, v in r.to_dict().items() if k != "id"},
+                sort_keys=True,
+                ensure_ascii=False,
+            )
 
         keep_ids = {str(r.id) for r in self.retain}
         keep = {content(r) for r in self.retain}
         both = [str(r.id) for r in self.forget if str(r.id) in keep_ids or content(r) in keep]
         if both:
             raise DataError(
-                f"task {self.name!r}: {len(both)} forget item(s) are also in the retain split (e.g. {both[0]!r}); "
-                "an item cannot be both forgotten and kept: remove it from one of the two splits"
+                f"task {self.name!r}: {len(both)} forget item(s) are also in the retain split "
+                f"(e.g. {both[0]!r}); an item cannot be both forgotten and kept: remove it "
+                "from one of the two splits"
             )
 
     def fingerprint(self, splits: Sequence[str] | None = None) -> str:
-        """A content hash (sha256, hex) of the name, the splits' records in order, and the templates.
+        """A content hash (sha256, hex) of the name, the splits' records in
+        order, and the templates.
 
         Equal for a task and its save/load round trip; different when any record changes. Runs
         record it, so a reference model evaluated on another benchmark is refused. Declared roles
@@ -125,9 +136,14 @@ class UnlearningTask:
             return
         for role, splits in self.roles.items():
             if role not in ROLES:
-                raise DataError(f"task {self.name!r}: unknown split role {role!r}; the roles are: {', '.join(ROLES)}")
+                raise DataError(
+                    f"task {self.name!r}: unknown split role {role!r}; the "
+                    f"roles are: {', '.join(ROLES)}"
+                )
             if not isinstance(splits, list) or not all(isinstance(s, str) for s in splits):
-                raise DataError(f"task {self.name!r}: role {role!r} must list split names, got {splits!r}")
+                raise DataError(
+                    f"task {self.name!r}: role {role!r} must list split names, got {splits!r}"
+                )
 
     def role(self, role: str) -> list[str]:
         """The splits in ``role`` that this task has (non-empty), in declared order."""
@@ -145,7 +161,12 @@ class UnlearningTask:
 
     def all_splits(self) -> dict[str, list[Record]]:
         """Core and named splits in one mapping."""
-        return {"forget": self.forget, "retain": self.retain, "holdout": self.holdout, **self.splits}
+        return {
+            "forget": self.forget,
+            "retain": self.retain,
+            "holdout": self.holdout,
+            **self.splits,
+        }
 
     def split(self, name: str) -> list[Record]:
         """One split by name, with a clear error listing the split names on a miss."""
@@ -173,7 +194,9 @@ class UnlearningTask:
             with tmp.open("w", encoding="utf-8") as f:
                 for r in records:
                     if record_kind(r) != kind:
-                        raise DataError(f"split {split_name!r} mixes {kind} and {record_kind(r)} records")
+                        raise DataError(
+                            f"split {split_name!r} mixes {kind} and {record_kind(r)} records"
+                        )
                     f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
             tmp.replace(path)
         meta = {
@@ -209,7 +232,9 @@ class UnlearningTask:
         try:
             meta = parse_json(decode_utf8(meta_path.read_bytes(), meta_path), meta_path)
         except json.JSONDecodeError as e:
-            raise DataError(f"{meta_path}: line {e.lineno}: invalid JSON ({e.msg}); {_REPREPARE}") from e
+            raise DataError(
+                f"{meta_path}: line {e.lineno}: invalid JSON ({e.msg}); {_REPREPARE}"
+            ) from e
         _check_meta(meta, meta_path)
         splits: dict[str, list[Record]] = {}
         for split_name, kind in meta["split_kinds"].items():
@@ -246,17 +271,35 @@ _OPT_STR = (str, type(None))
 # record kind -> field -> (accepted JSON types, required); a list field's items must be strings
 _RECORD_FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "qa": {
-        "question": ((str,), True), "answer": ((str,), True), "paraphrased_answer": (_OPT_STR, False),
-        "perturbed_answers": ((list, type(None)), False), "paraphrased_question": (_OPT_STR, False),
-        "id": ((str, int), False), "subject": ((str,), False),
+        "question": ((str,), True),
+        "answer": ((str,), True),
+        "paraphrased_answer": (_OPT_STR, False),
+        "perturbed_answers": ((list, type(None)), False),
+        "paraphrased_question": (_OPT_STR, False),
+        "id": ((str, int), False),
+        "subject": ((str,), False),
     },
     "text": {
-        "text": ((str,), True), "id": ((str, int), False), "prompt": (_OPT_STR, False),
-        "continuation": (_OPT_STR, False), "subject": ((str,), False),
+        "text": ((str,), True),
+        "id": ((str, int), False),
+        "prompt": (_OPT_STR, False),
+        "continuation": (_OPT_STR, False),
+        "subject": ((str,), False),
     },
-    "mcq": {"question": ((str,), True), "choices": ((list,), True), "answer": ((int,), True), "id": ((str, int), False)},
+    "mcq": {
+        "question": ((str,), True),
+        "choices": ((list,), True),
+        "answer": ((int,), True),
+        "id": ((str, int), False),
+    },
 }
-_JSON_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object", type(None): "null"}
+_JSON_NAMES = {
+    str: "a string",
+    int: "an integer",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
 
 
 def _check_meta(meta: Any, path: Path) -> None:
@@ -270,7 +313,9 @@ def _check_meta(meta: Any, path: Path) -> None:
             continue
         value = meta[key]
         if not isinstance(value, typ) and not (value is None and not required):
-            raise DataError(f"{path}: key {key!r} must be {what}, got {type(value).__name__}; {_REPREPARE}")
+            raise DataError(
+                f"{path}: key {key!r} must be {what}, got {type(value).__name__}; {_REPREPARE}"
+            )
     for split, kind in meta["split_kinds"].items():
         if kind not in RECORD_TYPES:
             raise DataError(
@@ -298,11 +343,16 @@ def _read_split(path: Path, kind: str) -> list[Record]:
         except json.JSONDecodeError as e:
             raise DataError(f"{where}: invalid JSON ({e.msg}); {_REPREPARE}") from e
         if not isinstance(row, dict):
-            raise DataError(f"{where}: a {kind} record must be a JSON object, got {type(row).__name__}; {_REPREPARE}")
+            raise DataError(
+                f"{where}: a {kind} record must be a JSON object, got "
+                f"{type(row).__name__}; {_REPREPARE}"
+            )
         for name, (types, required) in fields.items():
             if name not in row:
                 if required:
-                    raise DataError(f"{where}: field {name!r} is missing from a {kind} record; {_REPREPARE}")
+                    raise DataError(
+                        f"{where}: field {name!r} is missing from a {kind} record; {_REPREPARE}"
+                    )
                 continue
             value = row[name]
             ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
@@ -310,7 +360,9 @@ def _read_split(path: Path, kind: str) -> list[Record]:
                 ok = all(isinstance(v, str) for v in value)
             if not ok:
                 wanted = " or ".join(_JSON_NAMES.get(t, t.__name__) for t in types)
-                raise DataError(f"{where}: field {name!r} must be {wanted}, got {value!r}; {_REPREPARE}")
+                raise DataError(
+                    f"{where}: field {name!r} must be {wanted}, got {value!r}; {_REPREPARE}"
+                )
         try:
             record = RECORD_TYPES[kind].from_dict(row)
         except (KeyError, TypeError, ValueError) as e:
@@ -318,8 +370,8 @@ def _read_split(path: Path, kind: str) -> list[Record]:
         if record.id:
             if record.id in seen:
                 raise DataError(
-                    f"{where}: id {record.id!r} is already used on line {seen[record.id]}; ids must be unique "
-                    f"within a split: {_REPREPARE}"
+                    f"{where}: id {record.id!r} is already used on line {seen[record.id]}; ids "
+                    f"must be unique within a split: {_REPREPARE}"
                 )
             seen[record.id] = lineno
         records.append(record)

@@ -22,13 +22,17 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from obliviate.config import build
 from obliviate.data.formatting import PromptFormatter
 from obliviate.data.task import UnlearningTask
 from obliviate.methods import METHODS
 from obliviate.training.loop import LossOutput, TrainConfig
+from obliviate.types import Batch, Model, Tokenizer
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["METHODS", "LossOutput", "MethodContext", "UnlearnMethod", "resolve_method"]
 
@@ -51,14 +55,14 @@ class MethodContext:
         extra: free room for methods to share state with ``finalize``.
     """
 
-    model: Any
-    tokenizer: Any
+    model: Model
+    tokenizer: Tokenizer
     formatter: PromptFormatter
     task: UnlearningTask
     items: list[Any]
     collate: Callable[[list[Any]], dict[str, Any]]
     train: TrainConfig
-    make_reference: Callable[[], Any]
+    make_reference: Callable[[], Model]
     device: Any = "cpu"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -70,7 +74,7 @@ class UnlearnMethod(abc.ABC):
     config_cls: ClassVar[type] = object
     uses_retain: ClassVar[bool] = False  # batches carry a retain item paired with each forget item
     uses_template: ClassVar[bool] = False  # batches carry the forget question with a template (refusal) answer
-    train_defaults: ClassVar[dict[str, Any]] = {}  # TrainConfig values this method prefers (user options win)
+    train_defaults: ClassVar[dict[str, float]] = {}  # TrainConfig values this method prefers (user options win)
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -79,20 +83,22 @@ class UnlearnMethod(abc.ABC):
         """One-off work before training (default: nothing)."""
 
     @abc.abstractmethod
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """The scalar to minimise on one batch, and named floats to log."""
 
-    def grad_hook(self, model: Any) -> None:  # noqa: B027 (an optional hook: nothing by default)
+    def grad_hook(self, model: Model) -> None:  # noqa: B027 (an optional hook: nothing by default)
         """Called on gradients before each optimizer step (default: nothing)."""
 
     has_grad_hook: ClassVar[bool] = False
 
-    def finalize(self, model: Any, ctx: MethodContext) -> Any:
+    def finalize(self, model: Model, ctx: MethodContext) -> Model:
         """Transform the model after training (default: unchanged)."""
         return model
 
 
-def forward_logits(model: Any, part: dict[str, Any], *, answers_only: bool = False) -> tuple[Any, Any]:
+def forward_logits(
+    model: Model, part: Batch, *, answers_only: bool = False
+) -> tuple[Tensor, Tensor]:
     """Run the model on one part of a batch; return logits and labels shifted to align.
 
     With ``answers_only`` (for losses that read only counted answer positions: NLLs, sequence
@@ -106,7 +112,9 @@ def forward_logits(model: Any, part: dict[str, Any], *, answers_only: bool = Fal
     # A part with ``inputs_embeds`` carries the outputs of fixed lowest blocks, run once
     # (:mod:`obliviate.training.prefix`); the model then bypasses those blocks.
     inputs = (
-        {"inputs_embeds": part["inputs_embeds"], "use_cache": False} if "inputs_embeds" in part else {"input_ids": part["input_ids"]}
+        {"inputs_embeds": part["inputs_embeds"], "use_cache": False}
+        if "inputs_embeds" in part
+        else {"input_ids": part["input_ids"]}
     )
     if keep:
         out = model(**inputs, attention_mask=part["attention_mask"], logits_to_keep=keep)
@@ -115,7 +123,7 @@ def forward_logits(model: Any, part: dict[str, Any], *, answers_only: bool = Fal
     return out.logits[:, :-1], labels[:, 1:]
 
 
-def answer_window(model: Any, labels: Any) -> int:
+def answer_window(model: Model, labels: Tensor) -> int:
     """The ``logits_to_keep`` that covers every counted label of ``labels`` (0: keep all positions).
 
     Aligned position j predicts label j + 1, so from the first column holding a counted label at
@@ -132,7 +140,7 @@ def answer_window(model: Any, labels: Any) -> int:
     return keep if first > 0 else 0
 
 
-def sft_loss(model: Any, batch: dict[str, Any]) -> Any:
+def sft_loss(model: Model, batch: dict[str, Any]) -> LossOutput:
     """Mean answer NLL on ``batch["forget"]`` (the loss of plain fine-tuning)."""
     from obliviate.methods.losses import mean_nll
 

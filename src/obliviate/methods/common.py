@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from obliviate.data.formatting import IGNORE_INDEX, batches, to_device
 from obliviate.errors import ConfigError
@@ -23,19 +23,23 @@ from obliviate.methods.losses import (
     mean_nll,
     sequence_nll,
 )
-from obliviate.training.precision import bf16_autocast, resolve_bf16
+from obliviate.models.precision import bf16_autocast, resolve_bf16
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 RetainLoss = Literal["none", "nll", "kl"]
 KLPositions = Literal["all", "answer"]
 
 
 def retain_term(
-    model: Any,
+    model: Model,
     batch: dict[str, Any],
     kind: RetainLoss,
-    reference: Any = None,
+    reference: Model | None = None,
     kl_positions: KLPositions = "all",
-) -> tuple[Any, dict[str, float]]:
+) -> tuple[Tensor | None, dict[str, float]]:
     """The retain part of a loss and its logs.
 
     Args:
@@ -89,27 +93,29 @@ class RetainTerm:
     def __init__(self, kind: RetainLoss, kl_positions: KLPositions = "all") -> None:
         self.kind = kind
         self.kl_positions = kl_positions
-        self.reference: Any = None
+        self.reference: Model | None = None
 
     def prepare(self, ctx: MethodContext) -> None:
         """Keep the frozen reference model when the term is a KL."""
         if self.kind == "kl":
             self.reference = ctx.make_reference()
 
-    def __call__(self, model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    def __call__(
+        self, model: Model, batch: dict[str, Any]
+    ) -> tuple[Tensor | None, dict[str, float]]:
         """``(term or None, logs)``: see :func:`retain_term`."""
         return retain_term(model, batch, self.kind, self.reference, self.kl_positions)
 
     def add(
-        self, loss: Any, weight: float, model: Any, batch: dict[str, Any]
-    ) -> tuple[Any, dict[str, float]]:
+        self, loss: Tensor, weight: float, model: Model, batch: dict[str, Any]
+    ) -> tuple[Tensor, dict[str, float]]:
         """``loss + weight · term`` (``loss`` alone for ``"none"``) and the term's logs."""
         term, logs = self(model, batch)
         return (loss if term is None else loss + weight * term), logs
 
 
 def ascent_with_retain(
-    model: Any, batch: dict[str, Any], retain: RetainTerm, gamma: float, alpha: float
+    model: Model, batch: dict[str, Any], retain: RetainTerm, gamma: float, alpha: float
 ) -> LossOutput:
     """γ·(−forget NLL) + α·retain term (:func:`~obliviate.methods.losses.grad_diff_loss`).
 
@@ -138,7 +144,7 @@ REFERENCE_BATCH = 16
 """Items per reference forward when caching reference log-probabilities."""
 
 
-def reference_sequence_nll(ctx: MethodContext, parts: tuple[str, ...]) -> dict[str, Any]:
+def reference_sequence_nll(ctx: MethodContext, parts: tuple[str, ...]) -> dict[str, Tensor]:
     """Summed answer NLL of the frozen reference model on every training item, computed once.
 
     Runs ``ctx.make_reference()`` in inference mode over ``ctx.items`` in batches (under the same
@@ -159,16 +165,19 @@ def reference_sequence_nll(ctx: MethodContext, parts: tuple[str, ...]) -> dict[s
     with torch.inference_mode(), bf16_autocast(device, use_bf16):
         for batch in batches(ctx.items, ctx.collate, REFERENCE_BATCH):
             for p in parts:
-                logits, labels = forward_logits(reference, to_device(batch[p], device), answers_only=True)
+                logits, labels = forward_logits(
+                    reference, to_device(batch[p], device), answers_only=True
+                )
                 out[p][batch["index"]] = sequence_nll(logits, labels).float().cpu()
     for p, values in out.items():
         if torch.isnan(values).any():
             raise ConfigError(
-                f"reference values of part {p!r} are missing for some items: item indices must be 0..n-1"
+                f"reference values of part {p!r} are missing for some items: "
+                "item indices must be 0..n-1"
             )
     return out
 
 
-def forget_nll_from_sequences(seq_nll: Any, labels: Any) -> float:
+def forget_nll_from_sequences(seq_nll: Tensor, labels: Tensor) -> float:
     """Mean per-token forget NLL (the logged ``forget_nll``) from summed per-sequence NLLs."""
     return float(seq_nll.detach().sum() / answer_lengths(labels).sum().clamp(min=1))

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits
 from obliviate.methods.losses import flat_loss, mean_nll, mean_token_prob, resolve_divergence
+from obliviate.types import Model
 
 
 @dataclass
@@ -34,7 +35,8 @@ class FLATConfig:
     official_pooling: bool = False  # FLAT's batch-pooled, all-position P̄ (depends on padding) instead of per-sequence answer-token P̄
 
     def validate(self) -> None:
-        """Reject an unknown divergence name (FLAT's spellings such as Total-Variation are accepted)."""
+        """Reject an unknown divergence name (FLAT's spellings such as
+        Total-Variation are accepted)."""
         resolve_divergence(self.divergence)
 
 
@@ -44,16 +46,18 @@ class FLAT(UnlearnMethod):
     name: ClassVar[str] = "flat"
     config_cls: ClassVar[type] = FLATConfig
     uses_template: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 3e-5, "epochs": 5.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 3e-5, "epochs": 5.0, "batch_size": 8}
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """The f-divergence loss on P̄ of the template answers and of the forget answers."""
         over = "all" if self.config.official_pooling else "answer"
         f_logits, f_labels = forward_logits(model, batch["forget"])
         t_logits, t_labels = forward_logits(model, batch["template"])
         p_forget = mean_token_prob(f_logits, f_labels, over=over)
         p_template = mean_token_prob(t_logits, t_labels, over=over)
-        loss = flat_loss(p_template, p_forget, self.config.divergence, pool_batch=self.config.official_pooling)
+        loss = flat_loss(
+            p_template, p_forget, self.config.divergence, pool_batch=self.config.official_pooling
+        )
         logs = {
             "forget_nll": float(mean_nll(f_logits.detach(), f_labels)),
             "template_nll": float(mean_nll(t_logits.detach(), t_labels)),

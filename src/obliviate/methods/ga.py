@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits
 from obliviate.methods.losses import ga_loss, mean_nll
+from obliviate.types import Model
 
 
 @dataclass
@@ -34,9 +35,9 @@ class GA(UnlearnMethod):
 
     name: ClassVar[str] = "ga"
     config_cls: ClassVar[type] = GAConfig
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 3e-5, "epochs": 5.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 3e-5, "epochs": 5.0, "batch_size": 8}
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """−mean NLL of the forget answers."""
         logits, labels = forward_logits(model, batch["forget"], answers_only=True)
         forget_nll = mean_nll(logits, labels)

@@ -7,8 +7,8 @@ Maini et al. 2024, "TOFU: A Task of Fictitious Unlearning for LLMs" (arXiv:2401.
 
 with γ = α = 1 by default (``configs/trainer/GradDiff.yaml``). ``retain_loss: kl`` is the TOFU
 "KL" method (also registered on its own as ``kl``). Each forget item is paired with a retain item
-drawn afresh every epoch, seeded by (seed, epoch, item) (see :func:`obliviate.unlearning.build_items`;
-TOFU draws one on every access).
+drawn afresh every epoch, seeded by (seed, epoch, item) (see
+:func:`obliviate.unlearning.build_items`; TOFU draws one on every access).
 
 The KL follows TOFU's ``batchmean`` over all B·T positions, prompt and padding included
 (``kl_positions: all``); ``kl_positions: answer`` averages over retain answer tokens only, which
@@ -32,6 +32,7 @@ from obliviate.methods.common import (
     ascent_with_retain,
     check_weight,
 )
+from obliviate.types import Model
 
 
 @dataclass
@@ -55,7 +56,7 @@ class GradDiff(UnlearnMethod):
     name: ClassVar[str] = "grad_diff"
     config_cls: ClassVar[type] = GradDiffConfig
     uses_retain: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8}
 
     def __init__(self, config: GradDiffConfig) -> None:
         super().__init__(config)
@@ -65,6 +66,6 @@ class GradDiff(UnlearnMethod):
         """Keep the frozen reference model when the retain term is a KL."""
         self.retain.prepare(ctx)
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """γ·(−forget NLL) + α·retain term."""
         return ascent_with_retain(model, batch, self.retain, self.config.gamma, self.config.alpha)

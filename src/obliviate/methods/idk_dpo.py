@@ -20,7 +20,7 @@ runs no reference forward.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from obliviate.errors import ConfigError
 from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod, forward_logits
@@ -33,6 +33,10 @@ from obliviate.methods.common import (
     reference_sequence_nll,
 )
 from obliviate.methods.losses import dpo_loss, sequence_nll
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass
@@ -60,11 +64,11 @@ class IdkDPO(UnlearnMethod):
     config_cls: ClassVar[type] = IdkDPOConfig
     uses_retain: ClassVar[bool] = True
     uses_template: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1.5e-4, "epochs": 9.0, "batch_size": 8}  # 9e-5 before retain partners were redrawn per epoch
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 1.5e-4, "epochs": 9.0, "batch_size": 8}  # 9e-5 before retain partners were redrawn per epoch
 
     def __init__(self, config: IdkDPOConfig) -> None:
         super().__init__(config)
-        self.ref: dict[str, Any] = {}
+        self.ref: dict[str, Tensor] = {}
         self.retain = RetainTerm(config.retain_loss, config.kl_positions)
 
     def prepare(self, ctx: MethodContext) -> None:
@@ -72,7 +76,7 @@ class IdkDPO(UnlearnMethod):
         self.ref = reference_sequence_nll(ctx, ("template", "forget"))
         self.retain.prepare(ctx)
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """γ·DPO(win = template, lose = forget answer) + α·retain term."""
         if not self.ref:
             raise ConfigError("IdkDPO needs its reference values: call prepare() before training")

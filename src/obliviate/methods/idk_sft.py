@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Literal
 from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits
 from obliviate.methods.common import check_weight
 from obliviate.methods.losses import answer_lengths, mean_nll, sequence_nll
+from obliviate.types import Model
 
 
 @dataclass
@@ -53,9 +54,9 @@ class IdkSFT(UnlearnMethod):
     config_cls: ClassVar[type] = IdkSFTConfig
     uses_retain: ClassVar[bool] = True
     uses_template: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1.3e-4, "epochs": 5.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 1.3e-4, "epochs": 5.0, "batch_size": 8}
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """NLL of template answers and of retain answers, pooled over tokens or weighted means."""
         import torch
 
@@ -70,9 +71,14 @@ class IdkSFT(UnlearnMethod):
             retain_tokens = answer_lengths(r_labels).sum().clamp(min=1)
             logs["retain_nll"] = float(retain_sum.detach() / retain_tokens)
             if cfg.pooling == "tokens":
-                loss = (cfg.gamma * template_sum + cfg.alpha * retain_sum) / (template_tokens + retain_tokens)
+                loss = (cfg.gamma * template_sum + cfg.alpha * retain_sum) / (
+                    template_tokens + retain_tokens
+                )
             else:
-                loss = cfg.gamma * template_sum / template_tokens + cfg.alpha * retain_sum / retain_tokens
+                loss = (
+                    cfg.gamma * template_sum / template_tokens
+                    + cfg.alpha * retain_sum / retain_tokens
+                )
         else:
             loss = cfg.gamma * template_sum / template_tokens
         with torch.no_grad():

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from obliviate.methods.base import LossOutput, UnlearnMethod, forward_logits
 from obliviate.methods.common import check_weight
 from obliviate.methods.losses import ihl_loss, mean_nll
+from obliviate.types import Model
 
 
 @dataclass
@@ -44,9 +45,9 @@ class IHL(UnlearnMethod):
     name: ClassVar[str] = "ihl"
     config_cls: ClassVar[type] = IHLConfig
     uses_retain: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 5e-5, "epochs": 5.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 5e-5, "epochs": 5.0, "batch_size": 8}
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """IHL on the forget answers plus the weighted retain NLL."""
         f_logits, f_labels = forward_logits(model, batch["forget"], answers_only=True)
         hinge = ihl_loss(f_logits, f_labels)

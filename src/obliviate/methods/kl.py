@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod
 from obliviate.methods.common import KLPositions, RetainTerm, ascent_with_retain, check_weight
+from obliviate.types import Model
 
 
 @dataclass
@@ -45,7 +46,7 @@ class KL(UnlearnMethod):
     name: ClassVar[str] = "kl"
     config_cls: ClassVar[type] = KLConfig
     uses_retain: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8}
 
     def __init__(self, config: KLConfig) -> None:
         super().__init__(config)
@@ -55,6 +56,6 @@ class KL(UnlearnMethod):
         """Keep the frozen reference model for the live retain KL."""
         self.retain.prepare(ctx)
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """γ·(−forget NLL) + α·KL(p_ref ‖ p_θ) on the retain batch."""
         return ascent_with_retain(model, batch, self.retain, self.config.gamma, self.config.alpha)

@@ -299,7 +299,8 @@ for _name, _aliases, _help, _pair in (
 
 
 def resolve_divergence(name: str) -> str:
-    """Canonical f-divergence name; accepts FLAT's spellings ("Total-Variation", "Jenson-Shannon")."""
+    """Canonical f-divergence name; accepts FLAT's spellings ("Total-Variation",
+    "Jenson-Shannon")."""
     return F_DIVERGENCES.canonical(name.strip().lower().replace("-", "_").replace(" ", "_"))
 
 
@@ -360,8 +361,8 @@ def rmu_loss(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Representation Misdirection for Unlearning (Li et al. 2024, WMDP, arXiv:2403.03218).
 
-    L_f = MSE(h_θ(x_f), u), L_r = α·MSE(h_θ(x_r), h_frozen(x_r)), L = L_f + L_r, on the ``(B, T, D)``
-    output of one decoder block.
+    L_f = MSE(h_θ(x_f), u), L_r = α·MSE(h_θ(x_r), h_frozen(x_r)), L = L_f + L_r, on the ``(B, T,
+    D)`` output of one decoder block.
 
     Without masks the MSE is the mean over batch × seq × hidden, padding included (original WMDP
     code). With a ``(B, T)`` mask it is open-unlearning's form: per sequence, the mean over masked

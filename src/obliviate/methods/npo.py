@@ -21,7 +21,7 @@ instead of a sequence log-ratio (reference §6); we implement the paper's sequen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from obliviate.errors import ConfigError
 from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod, forward_logits
@@ -34,6 +34,10 @@ from obliviate.methods.common import (
     reference_sequence_nll,
 )
 from obliviate.methods.losses import npo_loss, sequence_nll
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass
@@ -59,11 +63,11 @@ class NPO(UnlearnMethod):
     name: ClassVar[str] = "npo"
     config_cls: ClassVar[type] = NPOConfig
     uses_retain: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8}
 
     def __init__(self, config: NPOConfig) -> None:
         super().__init__(config)
-        self.ref_seq_nll: Any = None
+        self.ref_seq_nll: Tensor | None = None
         self.retain = RetainTerm(config.retain_loss, config.kl_positions)
 
     def prepare(self, ctx: MethodContext) -> None:
@@ -71,7 +75,7 @@ class NPO(UnlearnMethod):
         self.ref_seq_nll = reference_sequence_nll(ctx, ("forget",))["forget"]
         self.retain.prepare(ctx)
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """c_npo·NPO(forget) + c_retain·retain term."""
         if self.ref_seq_nll is None:
             raise ConfigError("NPO needs its reference values: call prepare() before training")
@@ -80,7 +84,10 @@ class NPO(UnlearnMethod):
         seq_nll = sequence_nll(logits, labels)
         ref = self.ref_seq_nll.to(seq_nll.device)[batch["index"].to(seq_nll.device)]
         npo = npo_loss(seq_nll, ref, cfg.beta)
-        logs = {"forget_nll": forget_nll_from_sequences(seq_nll, labels), "npo": float(npo.detach())}
+        logs = {
+            "forget_nll": forget_nll_from_sequences(seq_nll, labels),
+            "npo": float(npo.detach()),
+        }
         logs["log_ratio"] = float((seq_nll.detach() - ref).mean())
         loss, retain_logs = self.retain.add(cfg.c_npo * npo, cfg.c_retain, model, batch)
         return LossOutput(loss, {**logs, **retain_logs})

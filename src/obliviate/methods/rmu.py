@@ -40,13 +40,18 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from obliviate.data.formatting import IGNORE_INDEX, batches, encode_record, to_device
 from obliviate.errors import ConfigError
 from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod
 from obliviate.methods.losses import mean_nll, rmu_control_vector, rmu_loss
 from obliviate.models.structure import decoder_blocks
+from obliviate.types import Batch, Model
+
+if TYPE_CHECKING:
+    from torch import Tensor
+    from torch.nn import Module, Parameter
 
 
 @dataclass
@@ -65,43 +70,61 @@ class RMUConfig:
     def validate(self) -> None:
         """Reject values that cannot work, before a model is loaded."""
         if self.steering_coeff < 0:
-            raise ConfigError(f"method.steering_coeff must be > 0 (or 0: scale it to the model), got {self.steering_coeff}")
+            raise ConfigError(
+                "method.steering_coeff must be > 0 (or 0: scale it to the model), "
+                f"got {self.steering_coeff}"
+            )
         if self.steering_coeff == 0 and self.steering_scale <= 0:
-            raise ConfigError(f"method.steering_scale must be > 0, got {self.steering_scale}; the default is 8")
+            raise ConfigError(
+                f"method.steering_scale must be > 0, got {self.steering_scale}; the default is 8"
+            )
         if self.alpha < 0:
             raise ConfigError(f"method.alpha must be >= 0, got {self.alpha}; the default is 10")
         if self.layer_id < -1:
-            raise ConfigError(f"method.layer_id must be a block index or -1 (middle), got {self.layer_id}")
+            raise ConfigError(
+                f"method.layer_id must be a block index or -1 (middle), got {self.layer_id}"
+            )
         try:
             re.compile(self.param_pattern)
         except re.error as e:
-            raise ConfigError(f"method.param_pattern {self.param_pattern!r} is not a valid regular expression: {e}") from None
+            raise ConfigError(
+                f"method.param_pattern {self.param_pattern!r} is not a "
+                f"valid regular expression: {e}"
+            ) from None
 
 
 class _Stop(Exception):
     """Raised by a hook to end a forward pass once the wanted activation is captured."""
 
 
-def default_layers(n_blocks: int, layer_id: int, layer_ids: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+def default_layers(
+    n_blocks: int, layer_id: int, layer_ids: tuple[int, ...]
+) -> tuple[int, tuple[int, ...]]:
     """Resolve the steered block and the trained blocks (auto values around the middle)."""
     layer = n_blocks // 2 if layer_id == -1 else layer_id
     if not 0 <= layer < n_blocks:
-        raise ConfigError(f"method.layer_id {layer_id} is out of range: the model has {n_blocks} blocks (0..{n_blocks - 1})")
+        raise ConfigError(
+            f"method.layer_id {layer_id} is out of range: the model has {n_blocks} "
+            f"blocks (0..{n_blocks - 1})"
+        )
     if not layer_ids:
         k = min(3, max(1, layer))
         layer_ids = tuple(range(layer - k + 1, layer + 1))
     bad = [i for i in layer_ids if not 0 <= i <= layer]
     if bad:
         raise ConfigError(
-            f"method.layer_ids {bad} must lie in 0..{layer}: blocks after the steered block {layer} "
-            "do not change its output, so training them would do nothing"
+            f"method.layer_ids {bad} must lie in 0..{layer}: blocks after the steered block "
+            f"{layer} do not change its output, so training them would do nothing"
         )
     return layer, tuple(layer_ids)
 
 
-def block_output(model: Any, block: Any, part: dict[str, Any], *, stop: bool = False) -> tuple[Any, Any]:
-    """Run ``model`` on a batch part; return (output of ``block``, model output or None if stopped)."""
-    captured: list[Any] = []
+def block_output(
+    model: Model, block: Module, part: Batch, *, stop: bool = False
+) -> tuple[Tensor, Any]:
+    """Run ``model`` on a batch part; return (output of ``block``, model output or
+    None if stopped)."""
+    captured: list[Tensor] = []
 
     def hook(module: Any, args: Any, output: Any) -> None:
         captured.append(output[0] if isinstance(output, tuple) else output)
@@ -124,19 +147,19 @@ class RMU(UnlearnMethod):
     name: ClassVar[str] = "rmu"
     config_cls: ClassVar[type] = RMUConfig
     uses_retain: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1.5e-3, "epochs": 10.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 1.5e-3, "epochs": 10.0, "batch_size": 8}
 
     def __init__(self, config: RMUConfig) -> None:
         super().__init__(config)
-        self.control: Any = None
+        self.control: Tensor | None = None
         self.coeff: float = 0.0  # the control vector's norm c, resolved in prepare
         self.layer: int = -1
         self.layer_ids: tuple[int, ...] = ()
         self.trained: list[str] = []
         self._block: Any = None
-        self._frozen: Any = None
+        self._frozen: Model | None = None
         self._frozen_block: Any = None
-        self._was_trainable: list[Any] = []
+        self._was_trainable: list[Parameter] = []
         self._retain_items: list[dict[str, Any]] = []
         self._collate: Any = None
         self._seed = 0
@@ -146,7 +169,9 @@ class RMU(UnlearnMethod):
         import torch
 
         blocks = decoder_blocks(ctx.model)
-        self.layer, self.layer_ids = default_layers(len(blocks), self.config.layer_id, self.config.layer_ids)
+        self.layer, self.layer_ids = default_layers(
+            len(blocks), self.config.layer_id, self.config.layer_ids
+        )
         pattern = re.compile(self.config.param_pattern)
         chosen = {
             id(p): f"layers.{i}.{name}"
@@ -157,8 +182,8 @@ class RMU(UnlearnMethod):
         if not chosen:
             names = ", ".join(name for name, _ in blocks[self.layer].named_parameters())
             raise ConfigError(
-                f"method.param_pattern {self.config.param_pattern!r} matches no trainable parameter in blocks "
-                f"{list(self.layer_ids)}; parameter names in a block: {names}"
+                f"method.param_pattern {self.config.param_pattern!r} matches no trainable "
+                f"parameter in blocks {list(self.layer_ids)}; parameter names in a block: {names}"
             )
         self.trained = sorted(chosen.values())
         self._was_trainable = [p for p in ctx.model.parameters() if p.requires_grad]
@@ -166,16 +191,24 @@ class RMU(UnlearnMethod):
             p.requires_grad_(id(p) in chosen)
         hidden = getattr(getattr(ctx.model, "config", None), "hidden_size", None)
         if not hidden:
-            raise ConfigError(f"{type(ctx.model).__name__} has no config.hidden_size; RMU needs it to draw the control vector")
+            raise ConfigError(
+                f"{type(ctx.model).__name__} has no config.hidden_size; RMU needs it "
+                "to draw the control vector"
+            )
         self._block = blocks[self.layer]
         self._frozen = ctx.make_reference()
         self._frozen_block = decoder_blocks(self._frozen)[self.layer]
-        self.coeff = self.config.steering_coeff or self.config.steering_scale * self._forget_norm(ctx)
+        self.coeff = self.config.steering_coeff or self.config.steering_scale * self._forget_norm(
+            ctx
+        )
         ctx.extra["rmu_steering_coeff"] = self.coeff
         generator = torch.Generator().manual_seed(ctx.train.seed)
         self.control = rmu_control_vector(int(hidden), self.coeff, generator).to(ctx.device)
         if self.config.retain_stream:
-            self._retain_items = [{"retain": encode_record(ctx.formatter, r, ctx.train.max_length)} for r in ctx.task.retain]
+            self._retain_items = [
+                {"retain": encode_record(ctx.formatter, r, ctx.train.max_length)}
+                for r in ctx.task.retain
+            ]
             self._collate, self._seed = ctx.collate, ctx.train.seed
 
     def _forget_norm(self, ctx: MethodContext) -> float:
@@ -191,10 +224,13 @@ class RMU(UnlearnMethod):
                 total += float(h.float().norm(dim=-1)[answer].sum())
                 count += int(answer.sum())
         if count == 0:
-            raise ConfigError("the forget items have no answer tokens; RMU cannot scale its control vector (set method.steering_coeff)")
+            raise ConfigError(
+                "the forget items have no answer tokens; RMU cannot scale its control vector "
+                "(set method.steering_coeff)"
+            )
         return total / count
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """Forget MSE to u plus α times the retain MSE to the frozen activations."""
         import torch
 
@@ -205,9 +241,19 @@ class RMU(UnlearnMethod):
         h_retain, out_r = block_output(model, self._block, retain)
         with torch.no_grad():
             h_frozen, _ = block_output(self._frozen, self._frozen_block, retain, stop=True)
-        masks = (forget["labels"] != IGNORE_INDEX, retain["labels"] != IGNORE_INDEX) if self.config.mask else (None, None)
+        masks = (
+            (forget["labels"] != IGNORE_INDEX, retain["labels"] != IGNORE_INDEX)
+            if self.config.mask
+            else (None, None)
+        )
         total, forget_term, retain_term = rmu_loss(
-            h_forget, self.control, h_retain, h_frozen, self.config.alpha, mask_forget=masks[0], mask_retain=masks[1]
+            h_forget,
+            self.control,
+            h_retain,
+            h_frozen,
+            self.config.alpha,
+            mask_forget=masks[0],
+            mask_retain=masks[1],
         )
         logs = {
             "rmu_forget": float(forget_term.detach()),
@@ -227,11 +273,13 @@ class RMU(UnlearnMethod):
             return batch["retain"]
         indices = sorted(int(i) for i in batch["index"])
         rng = random.Random(f"rmu/{self._seed}/{indices}")
-        chosen = rng.sample(range(len(self._retain_items)), min(len(indices), len(self._retain_items)))
+        chosen = rng.sample(
+            range(len(self._retain_items)), min(len(indices), len(self._retain_items))
+        )
         part = self._collate([self._retain_items[j] for j in chosen])["retain"]
         return to_device(part, batch["forget"]["input_ids"].device)
 
-    def finalize(self, model: Any, ctx: MethodContext) -> Any:
+    def finalize(self, model: Model, ctx: MethodContext) -> Model:
         """Make trainable again the parameters ``prepare`` froze, and drop the frozen copy."""
         for p in self._was_trainable:
             p.requires_grad_(True)

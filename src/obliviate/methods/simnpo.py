@@ -31,6 +31,7 @@ from obliviate.methods.common import (
     forget_nll_from_sequences,
 )
 from obliviate.methods.losses import answer_lengths, sequence_nll, simnpo_loss
+from obliviate.types import Model
 
 
 @dataclass
@@ -57,7 +58,7 @@ class SimNPO(UnlearnMethod):
     name: ClassVar[str] = "simnpo"
     config_cls: ClassVar[type] = SimNPOConfig
     uses_retain: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 1.5e-4, "epochs": 8.0, "batch_size": 8}  # 8e-5 before retain partners were redrawn per epoch
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 1.5e-4, "epochs": 8.0, "batch_size": 8}  # 8e-5 before retain partners were redrawn per epoch
 
     def __init__(self, config: SimNPOConfig) -> None:
         super().__init__(config)
@@ -67,12 +68,15 @@ class SimNPO(UnlearnMethod):
         """Keep the reference model only for a KL retain term (SimNPO itself needs none)."""
         self.retain.prepare(ctx)
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """c_npo·SimNPO(forget) + c_gd·retain term."""
         cfg = self.config
         logits, labels = forward_logits(model, batch["forget"], answers_only=True)
         seq_nll = sequence_nll(logits, labels)
         forget = simnpo_loss(seq_nll, answer_lengths(labels), cfg.beta, cfg.delta)
-        logs = {"forget_nll": forget_nll_from_sequences(seq_nll, labels), "simnpo": float(forget.detach())}
+        logs = {
+            "forget_nll": forget_nll_from_sequences(seq_nll, labels),
+            "simnpo": float(forget.detach()),
+        }
         loss, retain_logs = self.retain.add(cfg.c_npo * forget, cfg.c_gd, model, batch)
         return LossOutput(loss, {**logs, **retain_logs})

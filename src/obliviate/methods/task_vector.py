@@ -20,10 +20,14 @@ setting B ← −α·B_ft, so that W_base + s·B·A = θ₀ − α·(θ_ft − �
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from obliviate.errors import ConfigError
 from obliviate.methods.base import LossOutput, MethodContext, UnlearnMethod, sft_loss
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass
@@ -35,7 +39,9 @@ class TaskVectorConfig:
     def validate(self) -> None:
         """Reject a negative scale (it would add the forget task instead of removing it)."""
         if self.alpha < 0:
-            raise ConfigError(f"method.alpha must be >= 0, got {self.alpha}; 1.0 is the default, MUSE uses 5.0")
+            raise ConfigError(
+                f"method.alpha must be >= 0, got {self.alpha}; 1.0 is the default, MUSE uses 5.0"
+            )
 
 
 class TaskVector(UnlearnMethod):
@@ -43,11 +49,11 @@ class TaskVector(UnlearnMethod):
 
     name: ClassVar[str] = "task_vector"
     config_cls: ClassVar[type] = TaskVectorConfig
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 7e-5, "epochs": 10.0, "batch_size": 8}
+    train_defaults: ClassVar[dict[str, float]] = {"lr": 7e-5, "epochs": 10.0, "batch_size": 8}
 
     def __init__(self, config: TaskVectorConfig) -> None:
         super().__init__(config)
-        self._theta0: dict[str, Any] = {}
+        self._theta0: dict[str, Tensor] = {}
         self._lora_b: set[str] = set()
 
     def prepare(self, ctx: MethodContext) -> None:
@@ -58,21 +64,24 @@ class TaskVector(UnlearnMethod):
             if p.requires_grad and p.is_floating_point()
         }
         if not self._theta0:
-            raise ConfigError("task_vector found no trainable floating-point parameters to fine-tune")
+            raise ConfigError(
+                "task_vector found no trainable floating-point parameters to fine-tune"
+            )
         self._lora_b = {name for name in self._theta0 if "lora_B" in name}
         for name in self._lora_b:
             if bool(self._theta0[name].any()):
                 raise ConfigError(
-                    "task_vector with LoRA needs adapters that start at zero (lora.init default); "
-                    "lora.init fila starts them elsewhere, so their change cannot be negated exactly"
+                    "task_vector with LoRA needs adapters that start at zero (lora.init "
+                    "default); lora.init fila starts them elsewhere, so their change "
+                    "cannot be negated exactly"
                 )
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """Plain NLL on the forget answers (the fine-tuning of step 1)."""
         out = sft_loss(model, batch)
         return LossOutput(out.loss, {"forget_nll": out.logs["nll"]})
 
-    def finalize(self, model: Any, ctx: MethodContext) -> Any:
+    def finalize(self, model: Model, ctx: MethodContext) -> Model:
         """Replace each trained tensor θ_ft by θ₀ − α·(θ_ft − θ₀) (LoRA B: −α·B_ft)."""
         import torch
 
@@ -82,7 +91,9 @@ class TaskVector(UnlearnMethod):
         params = dict(model.named_parameters())
         missing = [name for name in self._theta0 if name not in params]
         if missing:
-            raise ConfigError(f"task_vector: the model lost parameters {missing[:3]} during training")
+            raise ConfigError(
+                f"task_vector: the model lost parameters {missing[:3]} during training"
+            )
         with torch.no_grad():
             for name, theta0 in self._theta0.items():
                 p = params[name]

@@ -25,7 +25,7 @@ WMDP ratio 0.6. The scores use the retain items paired with the forget items.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from obliviate.data.formatting import batches, to_device
 from obliviate.errors import ConfigError
@@ -37,7 +37,12 @@ from obliviate.methods.base import (
     resolve_method,
 )
 from obliviate.methods.losses import mean_nll
-from obliviate.training.precision import bf16_autocast, resolve_bf16
+from obliviate.models.precision import bf16_autocast, resolve_bf16
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 
 @dataclass
@@ -52,19 +57,34 @@ class WAGLEConfig:
     def validate(self) -> None:
         """Check the ratio, μ, and that the base method and its options exist."""
         if not 0 < self.ratio <= 1:
-            raise ConfigError(f"method.ratio must be in (0, 1], got {self.ratio}; official values are 0.95 (TOFU) and 0.6 (WMDP)")
+            raise ConfigError(
+                f"method.ratio must be in (0, 1], got {self.ratio}; official values are "
+                "0.95 (TOFU) and 0.6 (WMDP)"
+            )
         if self.mu <= 0:
             raise ConfigError(f"method.mu must be > 0, got {self.mu}; the official value is 1e-6")
         if self.base == "wagle":
-            raise ConfigError("method.base cannot be wagle itself; choose a method such as npo, grad_diff or ihl")
+            raise ConfigError(
+                "method.base cannot be wagle itself; choose a method such as npo, grad_diff or ihl"
+            )
         if not isinstance(self.base_options, dict):
-            raise ConfigError(f"method.base_options must be a mapping of the base method's options, got {self.base_options!r}")
+            raise ConfigError(
+                "method.base_options must be a mapping of the base method's options, "
+                f"got {self.base_options!r}"
+            )
         resolve_method(self.base, self.base_options)
 
 
 def gradient_sums(
-    model: Any, params: list[Any], items: list[Any], collate: Any, part: str, batch_size: int, device: Any, bf16: bool = False
-) -> list[Any]:
+    model: Model,
+    params: list[Tensor],
+    items: list[Any],
+    collate: Any,
+    part: str,
+    batch_size: int,
+    device: torch.device | str,
+    bf16: bool = False,
+) -> list[Tensor]:
     """Σ over batches of ∇ mean answer NLL on ``batch[part]``, one tensor per parameter.
 
     With ``bf16`` the forward and backward run under bf16 autocast, like training.
@@ -83,7 +103,7 @@ def gradient_sums(
     return sums
 
 
-def top_fraction_mask(scores: list[Any], ratio: float) -> list[Any]:
+def top_fraction_mask(scores: list[Tensor], ratio: float) -> list[Tensor]:
     """Boolean masks keeping exactly round(ratio·N) of all N entries, the largest scores first.
 
     Ties at the threshold are broken by position (earlier tensors and entries first).
@@ -111,31 +131,44 @@ class WAGLE(UnlearnMethod):
     config_cls: ClassVar[type] = WAGLEConfig
     uses_retain: ClassVar[bool] = True
     has_grad_hook: ClassVar[bool] = True
-    train_defaults: ClassVar[dict[str, Any]] = {"lr": 6e-5, "epochs": 5.0, "batch_size": 8, "weight_decay": 0.0}
+    train_defaults: ClassVar[dict[str, float]] = {
+        "lr": 6e-5,
+        "epochs": 5.0,
+        "batch_size": 8,
+        "weight_decay": 0.0,
+    }
 
     def __init__(self, config: WAGLEConfig) -> None:
         super().__init__(config)
         self.base = resolve_method(config.base, config.base_options)
         self.uses_template = self.base.uses_template  # build_items reads it from the instance
         self.kept_fraction = 1.0
-        self._frozen: list[tuple[str, Any, Any, Any]] = []  # (name, parameter, mask of frozen entries, their θ₀ values)
+        # (name, parameter, mask of frozen entries, their θ₀ values)
+        self._frozen: list[tuple[str, Tensor, Tensor, Tensor]] = []
         self._decays = False  # weight decay is on, so masked weights need writing back each step
 
     def prepare(self, ctx: MethodContext) -> None:
         """Score every trainable weight, build the masks, then let the base method prepare."""
         if self.uses_template and ctx.items and "template" not in ctx.items[0]:
             raise ConfigError(
-                f"wagle's base {self.config.base!r} needs template answers, and the training items have none; "
-                "choose a base without templates (npo, grad_diff, ihl, ...)"
+                f"wagle's base {self.config.base!r} needs template answers, and the training "
+                "items have none; choose a base without templates (npo, grad_diff, ihl, ...)"
             )
         named = [(n, p) for n, p in ctx.model.named_parameters() if p.requires_grad]
         params = [p for _, p in named]
         if not params:
             raise ConfigError("wagle found no trainable parameters to score")
         bs, bf16 = ctx.train.batch_size, resolve_bf16(ctx.train.bf16, ctx.device)
-        g_f = gradient_sums(ctx.model, params, ctx.items, ctx.collate, "forget", bs, ctx.device, bf16)
-        g_r = gradient_sums(ctx.model, params, ctx.items, ctx.collate, "retain", bs, ctx.device, bf16)
-        scores = [((p.detach().float() - gr / self.config.mu) * gf).abs() for p, gf, gr in zip(params, g_f, g_r)]
+        g_f = gradient_sums(
+            ctx.model, params, ctx.items, ctx.collate, "forget", bs, ctx.device, bf16
+        )
+        g_r = gradient_sums(
+            ctx.model, params, ctx.items, ctx.collate, "retain", bs, ctx.device, bf16
+        )
+        scores = [
+            ((p.detach().float() - gr / self.config.mu) * gf).abs()
+            for p, gf, gr in zip(params, g_f, g_r)
+        ]
         del g_f, g_r
         keep = top_fraction_mask(scores, self.config.ratio)
         del scores
@@ -152,21 +185,22 @@ class WAGLE(UnlearnMethod):
         ctx.extra["wagle_kept_fraction"] = self.kept_fraction
         self.base.prepare(ctx)
 
-    def frozen_entries(self) -> dict[str, Any]:
+    def frozen_entries(self) -> dict[str, Tensor]:
         """Parameter name -> boolean mask of its entries that training must not change."""
         return {name: frozen for name, _, frozen, _ in self._frozen}
 
-    def loss(self, model: Any, batch: dict[str, Any]) -> LossOutput:
+    def loss(self, model: Model, batch: dict[str, Any]) -> LossOutput:
         """The base method's loss."""
         return self.base.loss(model, batch)
 
-    def grad_hook(self, model: Any) -> None:
-        """Run the base's hook, zero the masked gradients (and undo weight decay on masked weights)."""
+    def grad_hook(self, model: Model) -> None:
+        """Run the base's hook, zero the masked gradients (and undo weight decay
+        on masked weights)."""
         if type(self.base).has_grad_hook:
             self.base.grad_hook(model)
         self._restore(grads=True, weights=self._decays)
 
-    def finalize(self, model: Any, ctx: MethodContext) -> Any:
+    def finalize(self, model: Model, ctx: MethodContext) -> Model:
         """Write θ₀ back into the masked weights, then run the base method's finalize."""
         self._restore(grads=False, weights=True)
         self._frozen = []

@@ -26,6 +26,7 @@ from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError
 from obliviate.metrics import RegisteredDescription
 from obliviate.scoring import Scorer, ScoreRequest, TokenScores, VocabStats
+from obliviate.types import Model
 
 DIRECTIONS: dict[str, str] = {
     "higher": "higher is better",
@@ -36,7 +37,8 @@ DIRECTIONS: dict[str, str] = {
 """Every metric direction and what it means (what a report marks as best)."""
 
 def is_forget_split(split: str | None) -> bool:
-    """Whether a split holds data to be forgotten (``forget``, ``forget_bio``, ``knowmem_forget``...)."""
+    """Whether a split holds data to be forgotten (``forget``, ``forget_bio``,
+    ``knowmem_forget``...)."""
     return split is not None and "forget" in split
 
 
@@ -62,8 +64,14 @@ class EvalOptions:
     vllm_gpu_memory: float = 0.5  # fraction of the GPU's memory the vLLM engine may take (the scored model shares the GPU)
 
     def validate(self, task: Any = None) -> None:
-        """Raise ConfigError on values that cannot work (with ``task``, also split names), before any model loads."""
-        for name in ("max_new_tokens", "verbmem_max_new_tokens", "knowmem_max_new_tokens", "batch_size"):
+        """Raise ConfigError on values that cannot work (with ``task``, also split names),
+        before any model loads."""
+        for name in (
+            "max_new_tokens",
+            "verbmem_max_new_tokens",
+            "knowmem_max_new_tokens",
+            "batch_size",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"eval.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("knowmem_shots", "gradnorm_items", "max_items"):
@@ -74,10 +82,15 @@ class EvalOptions:
         if self.backend not in ("hf", "vllm"):
             raise ConfigError(f"eval.backend is hf or vllm, got {self.backend!r}")
         if not 0.0 < self.vllm_gpu_memory < 1.0:
-            raise ConfigError(f"eval.vllm_gpu_memory must be a fraction in (0, 1), got {self.vllm_gpu_memory}")
+            raise ConfigError(
+                f"eval.vllm_gpu_memory must be a fraction in (0, 1), got {self.vllm_gpu_memory}"
+            )
         self.memory_limits()
         if self.device_map != "none" and self.backend != "hf":
-            raise ConfigError("eval.device_map spreads a transformers model over devices; the vLLM backend places its own (use one or the other)")
+            raise ConfigError(
+                "eval.device_map spreads a transformers model over devices; the vLLM backend "
+                "places its own (use one or the other)"
+            )
         if self.backend == "vllm":
             from obliviate.scoring.vllm import check_vllm_usable
 
@@ -86,8 +99,8 @@ class EvalOptions:
             unknown = [s for s in self.uncapped_splits() if s not in task.all_splits()]
             if unknown:
                 raise ConfigError(
-                    f"eval.uncapped names {', '.join(unknown)}, not a split of {task.name}; its splits are: "
-                    f"{', '.join(task.all_splits())}"
+                    f"eval.uncapped names {', '.join(unknown)}, not a split of {task.name}; its "
+                    f"splits are: {', '.join(task.all_splits())}"
                 )
 
     def uncapped_splits(self) -> tuple[str, ...]:
@@ -99,14 +112,20 @@ class EvalOptions:
         if not self.max_memory.strip():
             return None
         if self.device_map == "none":
-            raise ConfigError("eval.max_memory limits what eval.device_map places on each device; set --eval.device_map auto too")
+            raise ConfigError(
+                "eval.max_memory limits what eval.device_map places on each device; set "
+                "--eval.device_map auto too"
+            )
         limits: dict[int | str, str] = {}
         for part in self.max_memory.split(","):
             device, sep, size = (x.strip() for x in part.partition("="))
-            size_ok = re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B)?", size, flags=re.IGNORECASE) is not None
+            size_ok = (
+                re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B)?", size, flags=re.IGNORECASE) is not None
+            )
             if not sep or not size_ok or not (device.isdigit() or device in ("cpu", "mps")):
                 raise ConfigError(
-                    f"eval.max_memory takes DEVICE=SIZE pairs such as 0=20GiB,cpu=60GiB (a GPU index, cpu or mps), got {part!r}"
+                    "eval.max_memory takes DEVICE=SIZE pairs such as 0=20GiB,cpu=60GiB (a GPU "
+                    f"index, cpu or mps), got {part!r}"
                 )
             limits[int(device) if device.isdigit() else device] = size
         return limits
@@ -161,7 +180,7 @@ class EvalContext:
     options: EvalOptions = field(default_factory=EvalOptions)
     reference: dict[str, Any] | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
-    model: Any = None
+    model: Model | None = None
 
     def items(self, split: str) -> list[Record]:
         """The records of ``split``, capped at ``options.max_items``."""
@@ -169,7 +188,9 @@ class EvalContext:
         cap = self.options.max_items if split not in self.options.uncapped_splits() else 0
         return records[:cap] if cap else list(records)
 
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
+    def score(
+        self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False
+    ) -> list[TokenScores]:
         """Score requests (cached: the evaluation scored them all beforehand)."""
         return self.scorer.score(requests, vocab_stats=vocab_stats) if requests else []
 
@@ -177,13 +198,17 @@ class EvalContext:
         """Generate for requests that may differ in token limit and stop strings."""
         out: list[str] = [""] * len(requests)
         for (limit, stop), idx in group_generations(requests).items():
-            texts = self.scorer.generate([requests[i].prompt for i in idx], max_new_tokens=limit, stop=stop)
+            texts = self.scorer.generate(
+                [requests[i].prompt for i in idx], max_new_tokens=limit, stop=stop
+            )
             for i, text in zip(idx, texts):
                 out[i] = text
         return out
 
 
-def group_generations(requests: Sequence[GenRequest]) -> dict[tuple[int, tuple[str, ...]], list[int]]:
+def group_generations(
+    requests: Sequence[GenRequest],
+) -> dict[tuple[int, tuple[str, ...]], list[int]]:
     """Indices of ``requests`` grouped by (max_new_tokens, stop strings), in first-seen order."""
     groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
     for i, r in enumerate(requests):
@@ -218,14 +243,21 @@ class Metric(abc.ABC):
     vocab_stats: ClassVar[bool] = False  # needs the vocabulary moments of Min-K%++
     uses_reference: ClassVar[bool] = False  # reads the reference run's results
     # A reference-relative metric's value for the reference model itself (forget quality 1,
-    # privleak 0): the goal that reports show, whatever the retain-only run stored without a reference.
+    # privleak 0): the goal that reports show, whatever the retain-only run stored
+    # without a reference.
     self_value: ClassVar[float | None] = None
 
     def __init__(self, split: str | None = None) -> None:
         if self.takes_split and not split:
-            raise ConfigError(f"metric {self.name!r} needs a split: write it as SPLIT/{self.name}, e.g. forget/{self.name}")
+            raise ConfigError(
+                f"metric {self.name!r} needs a split: write it as "
+                f"SPLIT/{self.name}, e.g. forget/{self.name}"
+            )
         if not self.takes_split and split:
-            raise ConfigError(f"metric {self.name!r} takes no split: write it as {self.name}, not {split}/{self.name}")
+            raise ConfigError(
+                f"metric {self.name!r} takes no split: write it as "
+                f"{self.name}, not {split}/{self.name}"
+            )
         self.split = split
 
     @property
@@ -255,7 +287,10 @@ class Metric(abc.ABC):
                 return f"the task has no {split!r} split (or it is empty)"
             kind = record_kind(records[0])
             if kind not in self.kinds:
-                return f"split {split!r} holds {kind} records; {self.name} needs {' or '.join(self.kinds)}"
+                return (
+                    f"split {split!r} holds {kind} records; {self.name} needs "
+                    f"{' or '.join(self.kinds)}"
+                )
         return None
 
     def check_reference(self, task: UnlearningTask, reference: dict[str, Any]) -> None:  # noqa: B027 (an optional hook: nothing by default)
@@ -285,7 +320,8 @@ def record_request(scorer: Scorer, record: Record) -> ScoreRequest:
 
 
 def drops_end(ctx: EvalContext, request: ScoreRequest) -> bool:
-    """Whether a metric that follows open-unlearning's ``[:-1]`` leaves out this request's end token.
+    """Whether a metric that follows open-unlearning's ``[:-1]`` leaves out this
+    request's end token.
 
     Only a request that scores an end token (a QA answer) has one to leave out, and only when
     ``eval.end_token`` is ``drop`` (the default).

@@ -206,7 +206,8 @@ def vocab_moments(vocab_logprobs: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 def mia_min_k_plus_plus(
     token_logprobs: ArrayLike, mu: ArrayLike, var: ArrayLike, k: float = 0.4
 ) -> float:
-    """Min-K%++: mean of the lowest max(1, floor(k*T)) of (log p(x_t) - mu_t)/sqrt(max(var_t, 1e-6)).
+    """Min-K%++: mean of the lowest max(1, floor(k*T)) of (log p(x_t) -
+    mu_t)/sqrt(max(var_t, 1e-6)).
 
     Args:
         token_logprobs: log p(x_t | x_<t) per token.

@@ -40,7 +40,8 @@ def _qa_items(ctx: EvalContext, split: str) -> list[QA]:
 
 
 class Prob(_SplitMetric):
-    """TOFU Prob: length-normalised answer probability (over the options on real_authors/world_facts)."""
+    """TOFU Prob: length-normalised answer probability (over the options on
+    real_authors/world_facts)."""
 
     name = "prob"
 
@@ -62,12 +63,16 @@ class Prob(_SplitMetric):
         for q in items:
             true = ctx.score([ctx.scorer.qa_request(q.question, q.answer)])[0].mean_logprob
             if self._options(ctx.task, q):
-                wrong = ctx.score([ctx.scorer.qa_request(q.question, p) for p in q.perturbed_answers])
+                wrong = ctx.score(
+                    [ctx.scorer.qa_request(q.question, p) for p in q.perturbed_answers]
+                )
                 values.append(F.option_normalized_prob(true, [w.mean_logprob for w in wrong]))
             else:
                 values.append(F.length_normalized_prob([true]))
         normalised = ctx.task.has_role(self.split, "options")
-        return MetricResult(values, mean(values), [q.id for q in items], {"option_normalized": normalised})
+        return MetricResult(
+            values, mean(values), [q.id for q in items], {"option_normalized": normalised}
+        )
 
 
 class Rouge(_SplitMetric):
@@ -77,7 +82,10 @@ class Rouge(_SplitMetric):
 
     def prompts(self, ctx: EvalContext) -> list[GenRequest]:
         fmt = ctx.scorer.formatter
-        return [GenRequest(fmt.prompt(q.question), ctx.options.max_new_tokens) for q in _qa_items(ctx, self.split)]
+        return [
+            GenRequest(fmt.prompt(q.question), ctx.options.max_new_tokens)
+            for q in _qa_items(ctx, self.split)
+        ]
 
     def compute(self, ctx: EvalContext) -> MetricResult:
         items = _qa_items(ctx, self.split)
@@ -97,8 +105,13 @@ class TruthRatio(Metric):
     @property
     def description(self) -> str:  # type: ignore[override]
         if is_forget_split(self.split):
-            return "truth ratio, mean of min(R, 1/R): 1 = true and false answers equally likely (TOFU)"
-        return "truth ratio, mean of max(0, 1 - R): the true answer is preferred over false ones (TOFU)"
+            return (
+                "truth ratio, mean of min(R, 1/R): 1 = true and false answers equally likely (TOFU)"
+            )
+        return (
+            "truth ratio, mean of max(0, 1 - R): the true answer is "
+            "preferred over false ones (TOFU)"
+        )
 
     def missing(self, task: UnlearningTask, reference: dict[str, Any] | None) -> str | None:
         reason = super().missing(task, reference)
@@ -124,7 +137,9 @@ class TruthRatio(Metric):
         items = _qa_items(ctx, self.split)
         values = []
         for q in items:
-            true = ctx.score([ctx.scorer.qa_request(q.question, self._true_answer(ctx.task, q))])[0].mean_logprob
+            true = ctx.score([ctx.scorer.qa_request(q.question, self._true_answer(ctx.task, q))])[
+                0
+            ].mean_logprob
             wrong = ctx.score([ctx.scorer.qa_request(q.question, p) for p in q.perturbed_answers])
             values.append(F.truth_ratio(true, [w.mean_logprob for w in wrong]))
         forget = is_forget_split(self.split)
@@ -132,7 +147,9 @@ class TruthRatio(Metric):
         extra = {
             "values_are": "raw truth ratios R",
             "aggregate_form": "mean min(R, 1/R)" if forget else "mean max(0, 1 - R)",
-            "true_answer": "original" if ctx.task.has_role(self.split, "options") else "paraphrased",
+            "true_answer": "original"
+            if ctx.task.has_role(self.split, "options")
+            else "paraphrased",
         }
         return MetricResult(values, aggregate, [q.id for q in items], extra)
 
@@ -157,7 +174,9 @@ class _ArgmaxMetric(_SplitMetric):
         requests = self.requests(ctx)
         scores = [answer_scores(ctx, r, s) for r, s in zip(requests, ctx.score(requests))]
         values = [self._value(s.argmax_ids, s.token_ids) for s in scores]
-        return MetricResult(values, mean(values), [q.id for q in items], {"end_token": end_token_note(ctx)})
+        return MetricResult(
+            values, mean(values), [q.id for q in items], {"end_token": end_token_note(ctx)}
+        )
 
 
 class ExtractionStrength(_ArgmaxMetric):
@@ -208,7 +227,8 @@ class VerbMem(_SplitMetric):
         n = ctx.options.verbmem_max_new_tokens
         values = []
         for g, t in zip(gens, items):
-            ids = tok(t.continuation or "", add_special_tokens=True)["input_ids"][:n]  # as MUSE cuts it
+            # as MUSE cuts it
+            ids = tok(t.continuation or "", add_special_tokens=True)["input_ids"][:n]
             reference = tok.decode(ids, skip_special_tokens=True)
             values.append(F.rouge_l(g, reference, mode="f1", stemmer=False))
         ids_ = [t.id for t in items]
@@ -217,7 +237,8 @@ class VerbMem(_SplitMetric):
 
 
 class KnowMem(_SplitMetric):
-    """MUSE KnowMem: ROUGE-L F1 of a few-shot greedy answer (raw "Question: ...\\nAnswer: " prompts).
+    """MUSE KnowMem: ROUGE-L F1 of a few-shot greedy answer (raw "Question:
+    ...\\nAnswer: " prompts).
 
     The few-shot examples come from the split ``<split>_icl`` when the task has one (MUSE ships
     them), otherwise from the first other items of the split itself.
@@ -233,7 +254,9 @@ class KnowMem(_SplitMetric):
     def prompts(self, ctx: EvalContext) -> list[GenRequest]:
         out = []
         for q in _qa_items(ctx, self.split):
-            shots = "".join(f"Question: {s.question}\nAnswer: {s.answer}\n\n" for s in self._shots(ctx, q))
+            shots = "".join(
+                f"Question: {s.question}\nAnswer: {s.answer}\n\n" for s in self._shots(ctx, q)
+            )
             prompt = f"{shots}Question: {q.question}\nAnswer: "
             out.append(GenRequest(prompt, ctx.options.knowmem_max_new_tokens, F.MUSE_KNOWMEM_STOPS))
         return out

@@ -36,6 +36,7 @@ from obliviate.metrics.base import (
 from obliviate.models.io import offloaded
 from obliviate.runtime import share_threads
 from obliviate.scoring import ScoreRequest, TokenScores
+from obliviate.types import Model
 
 
 def nonmember_split(task: UnlearningTask, split: str) -> str:
@@ -91,7 +92,8 @@ class PerItemAttack(MIAttack):
 
 
 class LossAttack(PerItemAttack):
-    """LOSS attack: mean per-token log-probability (its per-item values feed the reference attack)."""
+    """LOSS attack: mean per-token log-probability (its per-item values feed the
+    reference attack)."""
 
     name = "mia_loss"
 
@@ -165,8 +167,9 @@ class ReferenceAttack(MIAttack):
         entry = reference_entry(reference, self._ref_key())
         if entry is None or not entry.get("values"):
             raise ConfigError(
-                f"the reference run has no per-item {self._ref_key()!r} values, which {self.key} needs; "
-                f"evaluate the reference model with that metric first (obliviate eval --metrics {self._ref_key()})"
+                f"the reference run has no per-item {self._ref_key()!r} values, which {self.key} "
+                "needs; evaluate the reference model with that metric first (obliviate eval "
+                f"--metrics {self._ref_key()})"
             )
 
     def scores(self, ctx: EvalContext, records: list[Record]) -> list[float]:
@@ -177,8 +180,9 @@ class ReferenceAttack(MIAttack):
         lacking = [r.id for r in records if r.id not in ref]
         if lacking:
             raise DataError(
-                f"the reference run has no {self._ref_key()} value for items {lacking[:3]} ({len(lacking)} in all); "
-                "evaluate the reference on the same benchmark with the same eval.max_items"
+                f"the reference run has no {self._ref_key()} value for items {lacking[:3]} "
+                f"({len(lacking)} in all); evaluate the reference on the same benchmark "
+                "with the same eval.max_items"
             )
         token_scores = ctx.score([record_request(ctx.scorer, r) for r in records])
         return [F.mia_reference(s.logprobs, [ref[r.id]]) for r, s in zip(records, token_scores)]
@@ -206,30 +210,45 @@ class GradNormAttack(MIAttack):
         if ctx.model is None:
             raise MetricSkipped("needs the model itself (the scorer is not a plain model)")
         if offloaded(ctx.model):
-            raise MetricSkipped("needs gradients of every weight, and eval.device_map offloaded some off the devices")
+            raise MetricSkipped(
+                "needs gradients of every weight, and eval.device_map "
+                "offloaded some off the devices"
+            )
         members, nonmembers = super()._sides(ctx)
         return members[:n], nonmembers[:n]
 
     def scores(self, ctx: EvalContext, records: list[Record]) -> list[float]:
         requests = [record_request(ctx.scorer, r) for r in records]
         inner = getattr(ctx.scorer, "inner", ctx.scorer)
-        bf16 = bool(getattr(inner, "bf16", False))  # the same precision as the scorer's forward passes
+        # the same precision as the scorer's forward passes
+        bf16 = bool(getattr(inner, "bf16", False))
         drop = [drops_end(ctx, r) for r in requests]
-        shard = getattr(inner, "shard", None)  # launched processes: each takes every world-th item, then all gather
+        # launched processes: each takes every world-th item, then all gather
+        shard = getattr(inner, "shard", None)
         mine = [i for i in range(len(requests)) if shard is None or i % shard.world == shard.rank]
-        norms = gradient_norms(ctx.model, ctx.scorer.formatter, [requests[i] for i in mine], bf16=bf16,
-                               drop_end=[drop[i] for i in mine])
+        norms = gradient_norms(
+            ctx.model,
+            ctx.scorer.formatter,
+            [requests[i] for i in mine],
+            bf16=bf16,
+            drop_end=[drop[i] for i in mine],
+        )
         by_item = dict(zip(mine, norms)) if shard is None else shard.gather(dict(zip(mine, norms)))
         return [F.mia_gradnorm(by_item[i]) for i in range(len(requests))]
 
     def compute(self, ctx: EvalContext) -> MetricResult:
         result = super().compute(ctx)
-        result.extra.update(end_token=end_token_note(ctx), items_scored=f"the first {ctx.options.gradnorm_items} of each side (eval.gradnorm_items)")
+        result.extra.update(
+            end_token=end_token_note(ctx),
+            items_scored= (
+                f"the first {ctx.options.gradnorm_items} of each side (eval.gradnorm_items)"
+            ),
+        )
         return result
 
 
 def gradient_norms(
-    model: Any,
+    model: Model,
     formatter: Any,
     requests: list[ScoreRequest],
     max_length: int = 512,
@@ -249,7 +268,7 @@ def gradient_norms(
 
     import torch
 
-    from obliviate.training.precision import bf16_autocast, bf16_linear_weights
+    from obliviate.models.precision import bf16_autocast, bf16_linear_weights
 
     params = list(model.parameters())
     saved = [p.requires_grad for p in params]
@@ -270,17 +289,24 @@ def gradient_norms(
                 share_threads()
                 enc = encode_pair(formatter, r.prompt, r.answer, max_length, add_end=r.add_end)
                 labels_list = list(enc.labels)
-                if drop_end is not None and drop_end[i] and sum(x != IGNORE_INDEX for x in labels_list) > 1:
+                if (
+                    drop_end is not None
+                    and drop_end[i]
+                    and sum(x != IGNORE_INDEX for x in labels_list) > 1
+                ):
                     labels_list[-1] = IGNORE_INDEX
                 ids = torch.tensor([enc.input_ids], device=device)
                 labels = torch.tensor([labels_list], device=device)
-                for t in (*params, *copies.values()):  # the originals are out of the model while swapped
+                # the originals are out of the model while swapped
+                for t in (*params, *copies.values()):
                     t.grad = None
                 with torch.enable_grad():
                     with bf16_autocast(device, bf16):
                         logits = model(input_ids=ids).logits[:, :-1].float()
                     loss = torch.nn.functional.cross_entropy(
-                        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
+                        logits.reshape(-1, logits.shape[-1]),
+                        labels[:, 1:].reshape(-1),
+                        ignore_index=IGNORE_INDEX,
                     )
                     loss.backward()
                 grads = []
@@ -292,7 +318,10 @@ def gradient_norms(
                         grads.append(g.detach().float().norm(2))
                 value = float(torch.stack(grads).mean()) if grads else math.nan
                 if not math.isfinite(value):
-                    raise DataError(f"the GradNorm attack got a non-finite gradient norm for prompt {r.prompt[:60]!r}")
+                    raise DataError(
+                        "the GradNorm attack got a non-finite gradient norm "
+                        f"for prompt {r.prompt[:60]!r}"
+                    )
                 norms.append(value)
     finally:
         for p, flag in zip(params, saved):
@@ -323,8 +352,9 @@ class ForgetQuality(Metric):
         entry = reference_entry(reference, self.source)
         if entry is None or not entry.get("values"):
             raise ConfigError(
-                f"the reference run has no per-item {self.source!r} values, which forget_quality needs; "
-                f"evaluate the retain-only model with it first (obliviate eval --metrics {self.source})"
+                f"the reference run has no per-item {self.source!r} values, which "
+                "forget_quality needs; evaluate the retain-only model with it first (obliviate "
+                f"eval --metrics {self.source})"
             )
 
     def compute(self, ctx: EvalContext) -> MetricResult:
@@ -340,9 +370,10 @@ class ForgetQuality(Metric):
 class PrivLeak(Metric):
     """MUSE PrivLeak: relative gap between the Min-K% AUC and the reference model's AUC, x100.
 
-    Uses the task's ``privleak`` split (MUSE: ``privleak_forget``) when it has one, else ``forget``. The reference AUC comes
-    from the reference run, else from the benchmark's ``privleak_auc_retrain`` (MUSE's constant,
-    in MUSE's convention), else 0.5 as in open-unlearning.
+    Uses the task's ``privleak`` split (MUSE: ``privleak_forget``) when it has one, else
+    ``forget``. The reference AUC comes from the reference run, else from the
+    benchmark's ``privleak_auc_retrain`` (MUSE's constant, in MUSE's convention), else
+    0.5 as in open-unlearning.
     """
 
     name = "privleak"
@@ -362,8 +393,9 @@ class PrivLeak(Metric):
         entry = reference_entry(reference, self._source(task))
         if entry is None or entry.get("aggregate") is None:
             raise ConfigError(
-                f"the reference run has no {self._source(task)!r} AUC, which privleak needs; evaluate "
-                f"the retain-only model with it first (obliviate eval --metrics {self._source(task)})"
+                f"the reference run has no {self._source(task)!r} AUC, which privleak "
+                "needs; evaluate the retain-only model with it first (obliviate eval "
+                f"--metrics {self._source(task)})"
             )
 
     def compute(self, ctx: EvalContext) -> MetricResult:
@@ -377,5 +409,10 @@ class PrivLeak(Metric):
             auc_ref, origin = 1.0 - float(muse_constant), "benchmark constant (MUSE AUC_RETRAIN)"
         else:
             auc_ref, origin = 0.5, "default 0.5 (no reference)"
-        extra = {"auc": auc, "auc_reference": auc_ref, "auc_reference_from": origin, "source": source}
+        extra = {
+            "auc": auc,
+            "auc_reference": auc_ref,
+            "auc_reference_from": origin,
+            "source": source,
+        }
         return MetricResult([], F.privleak(auc, auc_ref), [], extra)

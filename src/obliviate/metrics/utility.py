@@ -69,14 +69,16 @@ class Fluency(Metric):
 
 
 def mcq_prompt(item: MCQ) -> str:
-    """The zero-shot prompt: the question, lettered choices, then ``Answer:`` (raw, no chat template)."""
+    """The zero-shot prompt: the question, lettered choices, then ``Answer:`` (raw,
+    no chat template)."""
     lines = [item.question.strip()]
     lines += [f"{CHOICE_LETTERS[i]}. {c}" for i, c in enumerate(item.choices)]
     return "\n".join(lines) + "\nAnswer:"
 
 
 class MCQAccuracy(Metric):
-    """Multiple-choice accuracy: the choice letter with the highest log-probability is the answer."""
+    """Multiple-choice accuracy: the choice letter with the highest
+    log-probability is the answer."""
 
     name = "mcq_accuracy"
     kinds = ("mcq",)
@@ -86,7 +88,11 @@ class MCQAccuracy(Metric):
         if reason:
             return reason
         too_many = sum(len(q.choices) > len(CHOICE_LETTERS) for q in task.split(self.split))  # type: ignore[union-attr]
-        return f"{too_many} questions have more than {len(CHOICE_LETTERS)} choices" if too_many else None
+        return (
+            f"{too_many} questions have more than {len(CHOICE_LETTERS)} choices"
+            if too_many
+            else None
+        )
 
     @property
     def direction(self) -> str:
@@ -95,7 +101,9 @@ class MCQAccuracy(Metric):
 
     def _requests(self, item: MCQ) -> list[ScoreRequest]:
         prompt = mcq_prompt(item)
-        return [ScoreRequest(prompt, f" {CHOICE_LETTERS[i]}", False) for i in range(len(item.choices))]
+        return [
+            ScoreRequest(prompt, f" {CHOICE_LETTERS[i]}", False) for i in range(len(item.choices))
+        ]
 
     def requests(self, ctx: EvalContext) -> list[ScoreRequest]:
         return [r for q in ctx.items(self.split) for r in self._requests(q)]  # type: ignore[arg-type]
@@ -104,4 +112,6 @@ class MCQAccuracy(Metric):
         items: list[MCQ] = ctx.items(self.split)  # type: ignore[assignment,arg-type]
         rows = [[s.total_logprob for s in ctx.score(self._requests(q))] for q in items]
         values = [float(F.mcq_accuracy([row], [q.answer])) for row, q in zip(rows, items)]
-        return MetricResult(values, F.mcq_accuracy(rows, [q.answer for q in items]), [q.id for q in items])
+        return MetricResult(
+            values, F.mcq_accuracy(rows, [q.answer for q in items]), [q.id for q in items]
+        )

@@ -12,25 +12,32 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from obliviate.errors import ModelError, OutputExistsError
 from obliviate.models.registry import MODELS
+from obliviate.types import Model, Tokenizer
 
-MODEL_META = "obliviate.json"  # written beside the weights: how the model was trained (prompt format)
+if TYPE_CHECKING:
+    import torch
+
+    from obliviate.data.formatting import PromptFormatter
+
+# written beside the weights: how the model was trained (prompt format)
+MODEL_META = "obliviate.json"
 
 
 @dataclass
 class LoadedModel:
     """A model, its tokenizer, where it came from, and what obliviate recorded when saving it."""
 
-    model: Any
-    tokenizer: Any
+    model: Model
+    tokenizer: Tokenizer
     source: str
     path: str | None
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def formatter(self, style: str = "auto") -> Any:
+    def formatter(self, style: str = "auto") -> PromptFormatter:
         """The prompt format to use with this model.
 
         ``"auto"`` means: the format the model was fine-tuned with when obliviate saved it, else
@@ -67,7 +74,9 @@ def resolve_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -
         return path
     if spec_str in MODELS:
         return spec_str
-    looks_like_path = spec_str.startswith((".", "/", "~")) or os.sep in spec_str.rstrip("/").split("/", 1)[-1]
+    looks_like_path = (
+        spec_str.startswith((".", "/", "~")) or os.sep in spec_str.rstrip("/").split("/", 1)[-1]
+    )
     if looks_like_path or spec_str.count("/") != 1:
         raise ModelError(
             f"model {spec_str!r} is neither an existing folder, nor a registered model "
@@ -100,24 +109,35 @@ def check_model_config(folder: Path, *, trust_remote_code: bool = False) -> dict
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise ModelError(f"{path}: not a readable JSON config ({e}); copy or save the model again") from e
+        raise ModelError(
+            f"{path}: not a readable JSON config ({e}); copy or save the model again"
+        ) from e
     if not isinstance(config, dict):
-        raise ModelError(f"{path}: must hold a JSON object, got {type(config).__name__}; copy or save the model again")
+        raise ModelError(
+            f"{path}: must hold a JSON object, got {type(config).__name__}; "
+            "copy or save the model again"
+        )
     auto_map = config.get("auto_map")
     if auto_map and not trust_remote_code and not _known_model_type(config.get("model_type")):
-        classes = ", ".join(f"{k}: {v}" for k, v in auto_map.items()) if isinstance(auto_map, dict) else str(auto_map)
+        classes = (
+            ", ".join(f"{k}: {v}" for k, v in auto_map.items())
+            if isinstance(auto_map, dict)
+            else str(auto_map)
+        )
         raise ModelError(
-            f"{folder} holds a model of type {config.get('model_type')!r} that only its own Python code can build "
-            f"(config.json auto_map: {classes}); obliviate does not run code from a model folder. Use a model of a "
-            "type transformers ships (re-save it with a built-in class), or, having read that code, load it in "
-            "Python with obliviate.load_model(path, trust_remote_code=True) and pass the loaded model to "
+            f"{folder} holds a model of type {config.get('model_type')!r} that only its own "
+            f"Python code can build (config.json auto_map: {classes}); obliviate does not run "
+            "code from a model folder. Use a model of a type transformers ships (re-save it with "
+            "a built-in class), or, having read that code, load it in Python with "
+            "obliviate.load_model(path, trust_remote_code=True) and pass the loaded model to "
             "obliviate.unlearn / obliviate.evaluate"
         )
     return config
 
 
-def _known_model_type(model_type: Any) -> bool:
-    """Whether transformers has its own classes for ``model_type`` (its config table; no model is imported)."""
+def _known_model_type(model_type: object) -> bool:
+    """Whether transformers has its own classes for ``model_type`` (its config table; no
+    model is imported)."""
     if not isinstance(model_type, str):
         return False
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
@@ -129,10 +149,12 @@ CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
 
 
 def folder_has_chat_template(folder: Path) -> bool:
-    """Whether a model folder ships a chat template, read from its files without loading the tokenizer.
+    """Whether a model folder ships a chat template, read from its files without
+    loading the tokenizer.
 
     Looked for: a non-empty ``chat_template`` in tokenizer_config.json, a ``chat_template.jinja`` or
-    ``chat_template.json`` file, or an ``additional_chat_templates/`` folder (what transformers reads).
+    ``chat_template.json`` file, or an ``additional_chat_templates/`` folder (what
+    transformers reads).
     """
     if any((folder / name).is_file() for name in CHAT_TEMPLATE_FILES):
         return True
@@ -141,12 +163,13 @@ def folder_has_chat_template(folder: Path) -> bool:
         return True
     try:
         config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):  # absent or unreadable: the tokenizer load will say so
+    # absent or unreadable: the tokenizer load will say so
+    except (OSError, ValueError, RecursionError):
         return False
     return isinstance(config, dict) and bool(config.get("chat_template"))
 
 
-def check_prompt_format(model: Any, style: str, flag: str = "--prompt-format") -> None:
+def check_prompt_format(model: Model, style: str, flag: str = "--prompt-format") -> None:
     """Refuse the chat prompt format for a model that has no chat template, before it loads.
 
     ``model`` is what :func:`resolve_model` returned (a folder is checked through its files) or a
@@ -167,22 +190,32 @@ def check_prompt_format(model: Any, style: str, flag: str = "--prompt-format") -
         wanted = style
         if style == "auto":
             try:
-                wanted = json.loads((model / MODEL_META).read_text(encoding="utf-8")).get("prompt_format", "auto")
+                wanted = json.loads((model / MODEL_META).read_text(encoding="utf-8")).get(
+                    "prompt_format", "auto"
+                )
             except (OSError, ValueError, AttributeError, RecursionError):
                 wanted = "auto"
         has_template = folder_has_chat_template(model)
-        where = f"{model} (no chat_template in tokenizer_config.json, no {' or '.join(CHAT_TEMPLATE_FILES)})"
+        where = (
+            f"{model} (no chat_template in tokenizer_config.json, no "
+            f"{' or '.join(CHAT_TEMPLATE_FILES)})"
+        )
     else:
         return
     if wanted == "chat" and not has_template:
-        recorded = " (obliviate.json records that this model was fine-tuned with chat prompts)" if style == "auto" else ""
+        recorded = (
+            " (obliviate.json records that this model was fine-tuned with chat prompts)"
+            if style == "auto"
+            else ""
+        )
         raise ConfigError(
-            f"prompt format 'chat' needs a chat template, and {where} has none{recorded}; "
-            f"use {flag} plain (Question: ... Answer:), or add a chat template to the model's tokenizer"
+            f"prompt format 'chat' needs a chat template, and {where} has "
+            f"none{recorded}; use {flag} plain (Question: ... Answer:), or add a chat "
+            "template to the model's tokenizer"
         )
 
 
-def load_tokenizer(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> Any:
+def load_tokenizer(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> Tokenizer:
     """Load only the tokenizer of a model spec."""
     return load_model(spec, trust_remote_code=trust_remote_code, tokenizer_only=True).tokenizer
 
@@ -190,12 +223,12 @@ def load_tokenizer(spec: str | os.PathLike, *, trust_remote_code: bool = False) 
 def load_model(
     spec: str | os.PathLike,
     *,
-    dtype: Any = None,
+    dtype: torch.dtype | None = None,
     trust_remote_code: bool = False,
     tokenizer_only: bool = False,
-    device: Any = None,
+    device: torch.device | str | None = None,
     device_map: str | None = None,
-    max_memory: dict[Any, str] | None = None,
+    max_memory: dict[int | str, str] | None = None,
     offload_folder: str | os.PathLike | None = None,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer.
@@ -210,7 +243,8 @@ def load_model(
         device_map: spread the layers over the GPUs, the CPU and ``offload_folder`` (``auto``,
             ``balanced``, ``sequential``: accelerate's big-model loading), for a model larger
             than one device; ``device`` is then unused. An in-memory model (``tiny``) ignores it.
-        max_memory: the most each device may hold under ``device_map`` (``{0: "20GiB", "cpu": "60GiB"}``).
+        max_memory: the most each device may hold under ``device_map`` (``{0:
+            "20GiB", "cpu": "60GiB"}``).
         offload_folder: where ``device_map`` puts the weights no device has room for.
     """
     import torch
@@ -224,7 +258,9 @@ def load_model(
         entry = MODELS.get(resolved)()
         if isinstance(entry, tuple):  # an in-memory model (tiny)
             model, tokenizer = entry
-            return LoadedModel(model.to(device or "cpu", dtype), tokenizer, MODELS.canonical(resolved), None)
+            return LoadedModel(
+                model.to(device or "cpu", dtype), tokenizer, MODELS.canonical(resolved), None
+            )
         resolved = Path(entry)
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved, trust_remote_code=trust_remote_code)
@@ -235,17 +271,31 @@ def load_model(
                 dtype=dtype,
                 trust_remote_code=trust_remote_code,
                 use_safetensors=isinstance(resolved, Path) or None,
-                **({"device_map": device_map, "max_memory": max_memory, "offload_folder": offload_folder}
-                   if device_map else {}),
+                **(
+                    {
+                        "device_map": device_map,
+                        "max_memory": max_memory,
+                        "offload_folder": offload_folder,
+                    }
+                    if device_map
+                    else {}
+                ),
             )
-    except Exception as e:  # transformers and safetensors raise OSError, ValueError, SafetensorError...
+    # transformers and safetensors raise OSError, ValueError, SafetensorError...
+    except Exception as e:
         if isinstance(e, ModelError):
             raise
         hint = ""
         if "trust_remote_code" in str(e) or "auto_map" in str(e):
-            hint = " The folder asks to run its own Python code; obliviate does not unless told to (trust_remote_code=True)."
+            hint = (
+                " The folder asks to run its own Python code; obliviate does not unless told to "
+                "(trust_remote_code=True)."
+            )
         elif "safetensors" in type(e).__module__.lower() or "deserializ" in str(e):
-            hint = " A weights file is damaged or truncated (an interrupted copy?): copy or save the model again."
+            hint = (
+                " A weights file is damaged or truncated (an interrupted copy?): "
+                "copy or save the model again."
+            )
         raise ModelError(f"could not load model {spec!s}: {e}.{hint}") from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -254,7 +304,9 @@ def load_model(
     meta: dict[str, Any] = {}
     if isinstance(resolved, Path) and (resolved / MODEL_META).is_file():
         meta = json.loads((resolved / MODEL_META).read_text(encoding="utf-8"))
-    return LoadedModel(model, tokenizer, str(spec), str(resolved) if isinstance(resolved, Path) else None, meta)
+    return LoadedModel(
+        model, tokenizer, str(spec), str(resolved) if isinstance(resolved, Path) else None, meta
+    )
 
 
 def default_device() -> str:
@@ -272,7 +324,7 @@ def default_device() -> str:
     return "cpu"
 
 
-def placement(model: Any) -> dict[str, int]:
+def placement(model: Model) -> dict[str, int]:
     """Where a model's modules are: ``{device: modules}`` from a ``device_map`` (``"disk"`` for
     offloaded ones), else ``{device of its parameters: 1}``."""
     device_map = getattr(model, "hf_device_map", None)
@@ -286,12 +338,30 @@ def placement(model: Any) -> dict[str, int]:
     return {str(param.device) if param is not None else "none": 1}
 
 
-def offloaded(model: Any) -> bool:
-    """Whether a ``device_map`` left some weights off every device (offloaded to the CPU or disk)."""
+def offloaded(model: Model) -> bool:
+    """Whether a ``device_map`` left some weights off every device (offloaded to
+    the CPU or disk)."""
     return any(p.device.type == "meta" for p in model.parameters())
 
 
-def model_fingerprint(model: Any) -> str:
+def folder_fingerprint(folder: Path) -> str:
+    """The identity of a model folder: each file's name, size and modification time, and the headers
+    of its safetensors files (tensor names, shapes, dtypes, offsets); the weights are not read."""
+    h = hashlib.sha256()
+    h.update(b"folder")
+    for f in sorted(folder.iterdir()):
+        if not f.is_file():
+            continue
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        if f.suffix == ".safetensors":
+            with f.open("rb") as fh:
+                size = int.from_bytes(fh.read(8), "little")
+                h.update(fh.read(min(size, 1 << 26)))
+    return "folder:" + h.hexdigest()
+
+
+def model_fingerprint(model: Model) -> str:
     """The identity of a model's weights, cheap enough to check on every resume.
 
     ``model`` is a :class:`LoadedModel` or anything holding one's ``model`` (and maybe ``path``).
@@ -299,23 +369,13 @@ def model_fingerprint(model: Any) -> str:
     by the headers of its safetensors files (tensor names, shapes, dtypes, offsets), without
     reading the weights; a model that lives only in memory, by a hash of its weights.
     """
-    h = hashlib.sha256()
     path = getattr(model, "path", None)
     folder = Path(path) if path else None
     if folder is not None and folder.is_dir():
-        h.update(b"folder")
-        for f in sorted(folder.iterdir()):
-            if not f.is_file():
-                continue
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-            if f.suffix == ".safetensors":
-                with f.open("rb") as fh:
-                    size = int.from_bytes(fh.read(8), "little")
-                    h.update(fh.read(min(size, 1 << 26)))
-        return "folder:" + h.hexdigest()
+        return folder_fingerprint(folder)
     import torch
 
+    h = hashlib.sha256()
     h.update(b"memory")
     for name, tensor in sorted(model.model.state_dict().items()):
         h.update(name.encode())
@@ -323,28 +383,9 @@ def model_fingerprint(model: Any) -> str:
     return "memory:" + h.hexdigest()
 
 
-def check_output(out: str | os.PathLike, *, overwrite: bool, inputs: tuple[Any, ...] = ()) -> Path:
-    """Fail early if ``out`` exists (unless ``overwrite``) or is inside one of the ``inputs`` folders."""
-    out = Path(out).expanduser().resolve()
-    for inp in inputs:
-        if inp is None:
-            continue
-        inp = Path(inp).expanduser().resolve()
-        if out == inp or inp in out.parents:
-            raise OutputExistsError(
-                f"output {out} is inside the input model folder {inp}: obliviate never writes "
-                f"into its inputs; choose another --out"
-            )
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"--out {out} is an existing file, not a folder; choose a folder path for --out")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it, or choose another --out")
-    return out
-
-
 def save_model(
-    model: Any,
-    tokenizer: Any,
+    model: Model,
+    tokenizer: Tokenizer,
     out: str | os.PathLike,
     *,
     overwrite: bool = False,
@@ -354,7 +395,8 @@ def save_model(
     """Save a model and tokenizer as safetensors into ``out``, atomically.
 
     Args:
-        model: a transformers model (a peft model is saved as its adapter; merge first to save full weights).
+        model: a transformers model (a peft model is saved as its adapter; merge first
+            to save full weights).
         tokenizer: its tokenizer.
         out: the output folder; it must not exist unless ``overwrite``.
         overwrite: replace an existing ``out``.
@@ -365,7 +407,9 @@ def save_model(
 
     out = Path(out).expanduser()
     if out.exists() and not overwrite and any(out.iterdir()):
-        raise OutputExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+        raise OutputExistsError(
+            f"{out} already exists; pass overwrite=True (--overwrite) to replace it"
+        )
 
     def fill(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)

@@ -11,10 +11,10 @@ Cha et al. 2024, "Towards Robust and Parameter-Efficient Knowledge Unlearning fo
 1. One pass over the forget/retain pairs sums token-weighted squared gradients (a diagonal Fisher)
    of each targeted weight: F_f += (∇ℓ(x_f))²·n_tok(x_f), F_r likewise on retain, with token counts.
 2. Importance I = (F_f / n_f) / (1e-5 + F_r / n_r), per weight entry.
-3. For each targeted W (d_out × d_in): row weights w = sqrt(Σ_in I); U, S, V = svd_lowrank(diag(w)·W,
-   q = r); S ← S / scaling; A = (V·√S)ᵀ; B = diag(1 / (w + 1e-5))·U·√S; and the frozen base becomes
-   W − scaling·B·A, so base + adapter computes the original W while the adapter holds the
-   forget-important low-rank part.
+3. For each targeted W (d_out × d_in): row weights w = sqrt(Σ_in I); U, S, V =
+   svd_lowrank(diag(w)·W, q = r); S ← S / scaling; A = (V·√S)ᵀ; B = diag(1 / (w + 1e-5))·U·√S; and
+   the frozen base becomes W − scaling·B·A, so base + adapter computes the original W while the
+   adapter holds the forget-important low-rank part.
 
 ``svd_lowrank`` is randomised; it runs under a fixed seed so that the same run (and a resumed one)
 rebuilds the same base weights.
@@ -25,10 +25,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from obliviate.data.formatting import IGNORE_INDEX, batches, to_device
+from obliviate.data.formatting import IGNORE_INDEX, PromptFormatter, batches, to_device
 from obliviate.errors import ConfigError
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +51,14 @@ class LoraOptions:
     save: Literal["merged", "adapter"] = "merged"  # what to save: merged (full weights) or adapter (adapter only)
 
     def validate(self) -> None:
-        """Reject values that cannot work (``init`` and ``save`` are checked by :func:`obliviate.config.build`)."""
+        """Reject values that cannot work (``init`` and ``save`` are checked by
+        :func:`obliviate.config.build`)."""
         if self.r < 1:
             raise ConfigError("lora.r must be at least 1")
         if self.alpha <= 0:
-            raise ConfigError(f"lora.alpha must be positive (scaling = alpha / r), got {self.alpha}")
+            raise ConfigError(
+                f"lora.alpha must be positive (scaling = alpha / r), got {self.alpha}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"lora.dropout is a probability in [0, 1), got {self.dropout}")
 
@@ -59,14 +67,20 @@ FILA_SEED = 0
 """Seed of the randomised low-rank SVD of FILA."""
 
 
-def linear_module_names(model: Any) -> list[str]:
+def linear_module_names(model: Model) -> list[str]:
     """Sorted last-component names of the model's ``torch.nn.Linear`` modules (``q_proj``, ...)."""
     import torch
 
-    return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and name})
+    return sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and name
+        }
+    )
 
 
-def resolve_targets(model: Any, targets: Sequence[str], defaults: Sequence[str]) -> list[str]:
+def resolve_targets(model: Model, targets: Sequence[str], defaults: Sequence[str]) -> list[str]:
     """The target module names to adapt, checked against the model.
 
     Requested names that the model lacks fail with the list of its linear modules. When the
@@ -77,27 +91,32 @@ def resolve_targets(model: Any, targets: Sequence[str], defaults: Sequence[str])
     missing = [t for t in targets if t not in available]
     if missing and (tuple(targets) != tuple(defaults) or not present):
         raise ConfigError(
-            f"lora.targets {', '.join(missing)} match no linear module of this model; its linear "
-            f"modules are: {', '.join(available)}. Set --lora.targets to some of them (comma-separated)."
+            f"lora.targets {', '.join(missing)} match no linear module of this model; "
+            f"its linear modules are: {', '.join(available)}. Set --lora.targets to some "
+            "of them (comma-separated)."
         )
     if missing:
         log.info("LoRA: the model has no %s; adapting %s", ", ".join(missing), ", ".join(present))
     return present
 
 
-def _targeted_linears(model: Any, targets: Sequence[str]) -> dict[str, Any]:
+def _targeted_linears(model: Model, targets: Sequence[str]) -> dict[str, torch.nn.Linear]:
     import torch
 
-    return {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in targets}
+    return {
+        n: m
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in targets
+    }
 
 
 def fisher_importance(
-    model: Any,
-    linears: dict[str, Any],
+    model: Model,
+    linears: dict[str, torch.nn.Linear],
     items: Sequence[dict[str, Any]],
     collate: Callable[[list[Any]], dict[str, Any]],
     batch_size: int = 8,
-) -> dict[str, Any]:
+) -> dict[str, Tensor]:
     """LoKU importance I = (F_f / n_f) / (1e-5 + F_r / n_r) of each targeted linear's weight.
 
     Args:
@@ -114,9 +133,10 @@ def fisher_importance(
 
     if not items or "retain" not in items[0]:
         raise ConfigError(
-            "lora.init fila measures Fisher importance on forget/retain pairs, but the training items "
-            "have no retain part: FILA needs a retain split. Use a method with a retain term "
-            "(grad_diff, npo, simnpo, ihl, ...) on a task with a retain split, or --lora.init default."
+            "lora.init fila measures Fisher importance on forget/retain pairs, but the "
+            "training items have no retain part: FILA needs a retain split. Use a method "
+            "with a retain term (grad_diff, npo, simnpo, ihl, ...) on a task with a retain "
+            "split, or --lora.init default."
         )
     device = next(model.parameters()).device
     was_training = model.training
@@ -126,7 +146,10 @@ def fisher_importance(
     weights = {n: m.weight for n, m in linears.items()}
     for w in weights.values():
         w.requires_grad_(True)
-    sums = {part: {n: torch.zeros_like(w, dtype=torch.float32) for n, w in weights.items()} for part in ("forget", "retain")}
+    sums = {
+        part: {n: torch.zeros_like(w, dtype=torch.float32) for n, w in weights.items()}
+        for part in ("forget", "retain")
+    }
     counts = {"forget": 0, "retain": 0}
     model.eval()
     try:
@@ -149,7 +172,9 @@ def fisher_importance(
     return {n: (sums["forget"][n] / n_f) / (1e-5 + sums["retain"][n] / n_r) for n in weights}
 
 
-def fila_factors(weight: Any, importance: Any, r: int, scaling: float) -> tuple[Any, Any, Any]:
+def fila_factors(
+    weight: Tensor, importance: Tensor, r: int, scaling: float
+) -> tuple[Tensor, Tensor, Tensor]:
     """FILA adapter factors and residual base of one weight.
 
     Args:
@@ -166,7 +191,9 @@ def fila_factors(weight: Any, importance: Any, r: int, scaling: float) -> tuple[
 
     w32 = weight.detach().float()
     if r > min(w32.shape):
-        raise ConfigError(f"lora.r {r} exceeds the smaller side of a {tuple(w32.shape)} weight; lower --lora.r")
+        raise ConfigError(
+            f"lora.r {r} exceeds the smaller side of a {tuple(w32.shape)} weight; lower --lora.r"
+        )
     row = importance.to(w32.device).float().sum(dim=1).sqrt()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(FILA_SEED)
@@ -178,14 +205,14 @@ def fila_factors(weight: Any, importance: Any, r: int, scaling: float) -> tuple[
 
 
 def apply_lora(
-    model: Any,
-    opts: Any,
+    model: Model,
+    opts: LoraOptions,
     *,
     items: Sequence[dict[str, Any]] | None = None,
     collate: Callable[[list[Any]], dict[str, Any]] | None = None,
-    formatter: Any = None,
+    formatter: PromptFormatter | None = None,
     fisher_batch_size: int = 8,
-) -> Any:
+) -> Model:
     """Wrap ``model`` with LoRA adapters (a ``peft.PeftModel``); only the adapters train.
 
     Args:
@@ -204,11 +231,11 @@ def apply_lora(
     opts.validate()
     if opts.init == "fila" and opts.save == "adapter":
         raise ConfigError(
-            "lora.init fila rewrites the base weights (W - scaling*B*A), so the adapter alone does not "
-            "reproduce the unlearned model: use --lora.save merged with FILA"
+            "lora.init fila rewrites the base weights (W - scaling*B*A), so the adapter alone "
+            "does not reproduce the unlearned model: use --lora.save merged with FILA"
         )
     targets = resolve_targets(model, opts.targets, LoraOptions().targets)
-    importance: dict[int, Any] = {}
+    importance: dict[int, Tensor] = {}
     if opts.init == "fila":
         if collate is None or items is None:
             raise ConfigError("lora.init fila needs the training items and their collate function")
@@ -216,7 +243,11 @@ def apply_lora(
         scores = fisher_importance(model, linears, items, collate, fisher_batch_size)
         importance = {id(linears[n]): scores[n] for n in linears}
     config = LoraConfig(
-        r=opts.r, lora_alpha=opts.alpha, lora_dropout=opts.dropout, target_modules=list(targets), task_type="CAUSAL_LM"
+        r=opts.r,
+        lora_alpha=opts.alpha,
+        lora_dropout=opts.dropout,
+        target_modules=list(targets),
+        task_type="CAUSAL_LM",
     )
     peft_model = get_peft_model(model, config)
     if importance:

@@ -1,4 +1,5 @@
-"""Named models. Each entry is a function returning a local folder or an in-memory (model, tokenizer)."""
+"""Named models. Each entry is a function returning a local folder or an in-memory
+(model, tokenizer)."""
 
 from obliviate.registry import Registry
 
@@ -12,5 +13,8 @@ MODELS.add(
 MODELS.add(
     "tiny",
     "obliviate.models.tiny:build_tiny",
-    help="a small random Llama (4 layers, width 256, vocab ~1k) with an in-process tokenizer, for tests",
+    help= (
+        "a small random Llama (4 layers, width 256, vocab ~1k) with an "
+        "in-process tokenizer, for tests"
+    ),
 )

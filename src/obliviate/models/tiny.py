@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING
+
+from obliviate.types import Model, Tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 TINY_VOCAB = 1024
 TINY_SEED = 1234
@@ -46,7 +51,7 @@ def _tokenizer_json() -> str:
     return tok.to_str()
 
 
-def build_tiny_tokenizer() -> Any:
+def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
     """The tiny model's tokenizer. Its pad token equals its end token, like SmolLM2's."""
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
@@ -63,7 +68,7 @@ def build_tiny_tokenizer() -> Any:
 
 def build_tiny(
     num_layers: int = 4, hidden_size: int = 256, num_heads: int = 4, seed: int = TINY_SEED
-) -> tuple[Any, Any]:
+) -> tuple[Model, Tokenizer]:
     """Build the tiny Llama and its tokenizer, deterministically."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -38,9 +38,11 @@ def make_report(
     Args:
         runs: run folders or run.json files.
         out: the HTML file to write.
-        target: the run to mark as the target model (default: run.json's role or a folder named target).
+        target: the run to mark as the target model (default: run.json's role or a
+            folder named target).
         retain: the run to mark as the retain-only model (default: likewise, a folder named retain).
-        benchmark: the prepared benchmark folder holding the questions (default: found next to the runs).
+        benchmark: the prepared benchmark folder holding the questions (default:
+            found next to the runs).
         leak_metric: the per-item metric that decides which forget items leak.
         leak_threshold: an answer leaks above this value (and above the retain-only model's).
         title: the page's title.
@@ -53,7 +55,11 @@ def make_report(
     output_paths(out, overwrite=overwrite)  # a bad --out fails before any run is read
     loaded = load_runs(runs, target=target, retain=retain)
     report = build_report(
-        loaded, benchmark=benchmark, leak_metric=leak_metric, leak_threshold=leak_threshold, title=title
+        loaded,
+        benchmark=benchmark,
+        leak_metric=leak_metric,
+        leak_threshold=leak_threshold,
+        title=title,
     )
     return write_report(report, out, overwrite=overwrite)
 

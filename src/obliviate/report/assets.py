@@ -1,4 +1,5 @@
-"""The report page's stylesheet and its few lines of script (sorting, filtering), inlined in the page.
+"""The report page's stylesheet and its few lines of script (sorting, filtering),
+inlined in the page.
 
 The script ends by setting ``document.body.dataset.ready = "1"``: a test that loads the page in a
 headless browser reads that flag to know the script ran to the end without an error.

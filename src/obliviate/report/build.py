@@ -148,13 +148,7 @@ def build_report(
 
 def _benchmark_name(run: ReportRun) -> str:
     """The benchmark a run was evaluated on (from its eval record or its training record)."""
-    ev = run.data.get("eval")
-    if isinstance(ev, dict) and ev.get("benchmark"):
-        return str(ev["benchmark"])
-    bench = run.data.get("benchmark")
-    if isinstance(bench, dict):
-        return str(bench.get("name") or "")
-    return str(bench or "")
+    return run.eval_info.benchmark or run.benchmark_info.name
 
 
 __all__ = ["FQ_KEY", "MU_KEY", "Report", "assign_colours", "build_report"]

@@ -1,4 +1,5 @@
-"""The comparison a report shows: metric rows with goals and winners, missing metrics, leaking items.
+"""The comparison a report shows: metric rows with goals and winners, missing
+metrics, leaking items.
 
 The goal of every metric is the retain-only model's value: a model that forgot perfectly and kept
 everything else behaves like a model never trained on the forget set. Per metric, the model
@@ -94,7 +95,8 @@ def metric_group(key: str) -> str:
 
 
 def _describe(key: str, runs: Sequence[ReportRun]) -> tuple[str, str]:
-    """A metric's direction and description from the first run that stored them, else the registry."""
+    """A metric's direction and description from the first run that stored them,
+    else the registry."""
     direction = description = ""
     for run in runs:
         entry = run.metrics.get(key, {})
@@ -129,7 +131,9 @@ def shown_value(run: ReportRun, key: str) -> tuple[float | None, bool]:
     return run.aggregate(key), False
 
 
-def closest_to_goal(values: dict[str, float | None], goal: float | None, direction: str) -> list[str]:
+def closest_to_goal(
+    values: dict[str, float | None], goal: float | None, direction: str
+) -> list[str]:
     """Names whose value is closest to ``goal`` (or best by ``direction`` when there is no goal)."""
     present = {k: v for k, v in values.items() if v is not None}
     if not present:
@@ -174,8 +178,14 @@ def metric_rows(runs: Sequence[ReportRun]) -> list[MetricRow]:
         candidates = {r.name: values[r.name] for r in runs if r.role != "retain"}
         rows.append(
             MetricRow(
-                key, direction, description, values, goal, closest_to_goal(candidates, goal, direction),
-                metric_group(key), by_definition,
+                key,
+                direction,
+                description,
+                values,
+                goal,
+                closest_to_goal(candidates, goal, direction),
+                metric_group(key),
+                by_definition,
             )
         )
     return rows
@@ -201,7 +211,10 @@ def missing_metrics(runs: Sequence[ReportRun], keys: Sequence[str]) -> dict[str,
 
 
 def forget_items(
-    runs: Sequence[ReportRun], task: TaskLookup, metric: str = "forget/rouge", threshold: float = 0.5
+    runs: Sequence[ReportRun],
+    task: TaskLookup,
+    metric: str = "forget/rouge",
+    threshold: float = 0.5,
 ) -> list[ForgetItem]:
     """Each forget item with every model's answer and whether it leaks, leaking items first.
 
@@ -219,9 +232,12 @@ def forget_items(
         ids.update(dict.fromkeys(scores[r.name]))
         ids.update(dict.fromkeys(texts[r.name]))
     known = {item_id: i for i, item_id in enumerate(task.items.get(split, {}))}
-    ids = dict.fromkeys(sorted(ids, key=lambda i: known.get(i, len(known))))  # the benchmark's order
+    # the benchmark's order
+    ids = dict.fromkeys(sorted(ids, key=lambda i: known.get(i, len(known))))
     retain = next((r for r in runs if r.role == "retain"), None)
-    judged = [r.name for r in runs if r.role == "unlearned"] or [r.name for r in runs if r.role == "target"]
+    judged = [r.name for r in runs if r.role == "unlearned"] or [
+        r.name for r in runs if r.role == "target"
+    ]
     items = []
     for item_id in ids:
         floor = scores[retain.name].get(item_id) if retain is not None else None
@@ -229,7 +245,10 @@ def forget_items(
         for r in runs:
             score = scores[r.name].get(item_id)
             leaks = (
-                r.role != "retain" and score is not None and score > threshold and (floor is None or score > floor)
+                r.role != "retain"
+                and score is not None
+                and score > threshold
+                and (floor is None or score > floor)
             )
             answers[r.name] = ItemAnswer(texts[r.name].get(item_id), score, leaks)
         question, truth = task.items.get(split, {}).get(item_id, ("", ""))

@@ -17,8 +17,8 @@ from typing import Any
 
 from obliviate import __version__
 from obliviate.errors import ConfigError, OutputExistsError
+from obliviate.files import write_atomic
 from obliviate.report.build import Report
-from obliviate.results import write_atomic
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -47,7 +47,8 @@ def report_json(report: Report) -> dict[str, Any]:
             ],
             "missing": report.missing,
             "leaking_items": {
-                r.name: [it.id for it in report.items if it.answers[r.name].leaks] for r in report.runs
+                r.name: [it.id for it in report.items if it.answers[r.name].leaks]
+                for r in report.runs
             },
         },
     }
@@ -60,7 +61,9 @@ def report_csv(report: Report) -> str:
     writer.writerow(["model", "role", "method", *report.keys])
     for run in report.runs:
         values = [run.aggregate(k) for k in report.keys]
-        writer.writerow([run.name, run.role, run.method, *("" if v is None else repr(v) for v in values)])
+        writer.writerow(
+            [run.name, run.role, run.method, *("" if v is None else repr(v) for v in values)]
+        )
     return buf.getvalue()
 
 
@@ -76,9 +79,13 @@ def output_paths(out: str | os.PathLike, *, overwrite: bool = False) -> tuple[Pa
     """
     html = Path(out).expanduser()
     if html.is_dir():
-        raise ConfigError(f"--out {out} is a folder; name the HTML file, e.g. --out {html / 'report.html'}")
+        raise ConfigError(
+            f"--out {out} is a folder; name the HTML file, e.g. --out {html / 'report.html'}"
+        )
     if html.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"--out {out} must end in .html (the .json and .csv files are written next to it)")
+        raise ConfigError(
+            f"--out {out} must end in .html (the .json and .csv files are written next to it)"
+        )
     paths = (html, html.with_suffix(".json"), html.with_suffix(".csv"))
     owned = html.parent / "run.json", html.parent / "config.json", html.parent / "task.json"
     for path in paths:
@@ -88,13 +95,14 @@ def output_paths(out: str | os.PathLike, *, overwrite: bool = False) -> tuple[Pa
             raise OutputExistsError(f"{path} is a folder; choose another --out for the report")
         if any(o.is_file() for o in owned):
             raise OutputExistsError(
-                f"{path} belongs to the run, model or benchmark folder {html.parent}, and the report would "
-                f"replace it; write the report elsewhere, e.g. --out {html.parent.parent / html.name}"
+                f"{path} belongs to the run, model or benchmark folder {html.parent}, and the "
+                "report would replace it; write the report elsewhere, e.g. --out "
+                f"{html.parent.parent / html.name}"
             )
         if not overwrite:
             raise OutputExistsError(
-                f"{path} exists and was not written by `obliviate report`; choose another --out, or pass "
-                "--overwrite to replace it"
+                f"{path} exists and was not written by `obliviate report`; choose another --out, "
+                "or pass --overwrite to replace it"
             )
     return paths
 
@@ -121,7 +129,9 @@ def _is_report_file(path: Path) -> bool:
     return False
 
 
-def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
+def write_report(
+    report: Report, out: str | os.PathLike, *, overwrite: bool = False
+) -> dict[str, Path]:
     """Write the HTML page, the JSON and the CSV; returns their paths by kind."""
     from obliviate.report.html import render_html
 

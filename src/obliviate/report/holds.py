@@ -29,19 +29,19 @@ def _agg(entries: Mapping[str, Any] | None, key: str) -> float | None:
 
 def attack_table(run: Any) -> str:
     """One row per attack: each metric before -> after, and the retain-only model after the same attack."""
-    attacks = run.data.get("attacks") or {}
-    keys = sorted({k for a in attacks.values() for k in (a.get("unlearned") or {})})
+    attacks = run.attacks
+    keys = sorted({k for a in attacks.values() for k in (a.unlearned or {})})
     head = "<th>attack</th><th class=\"num\">items</th>" + "".join(
         f'<th class="num">{_e(k)}<div class="desc">before → after · retain-only after</div></th>' for k in keys
     )
     rows = []
     for label, stored in attacks.items():
-        scored = stored.get("items")
-        n = len(scored) if isinstance(scored, list) else len(((stored.get("unlearned") or {}).get(keys[0]) or {}).get("values", [])) if keys else 0
+        first = (stored.unlearned or {}).get(keys[0]) if keys else None
+        n = len(stored.items) if stored.items is not None else len((first or {}).get("values") or [])
         cells = [f"<td>{_e(label)}</td>", f'<td class="num">{n}</td>']
         for k in keys:
-            before, after = _agg(run.metrics, k), _agg(stored.get("unlearned"), k)
-            ref = _agg(stored.get("reference"), k)
+            before, after = _agg(run.metrics, k), _agg(stored.unlearned, k)
+            ref = _agg(stored.reference, k)
             if after is None:
                 cells.append('<td class="num">—</td>')
                 continue
@@ -55,28 +55,28 @@ def attack_table(run: Any) -> str:
 
 def verdict_block(run: Any, questions: Mapping[str, tuple[str, str]]) -> str:
     """The verdict's counts and thresholds, and the items that came back."""
-    v = run.data.get("attack_verdict")
-    if not isinstance(v, Mapping):
+    v = run.attack_verdict
+    if v is None:
         return '<p class="note">No verdict: the run was attacked without a retain-only model to compare with.</p>'
-    c = v.get("counts", {})
-    thresholds = ", ".join(f"{_e(k)} {fmt(t)}" for k, t in (v.get("thresholds") or {}).items())
+    c = v.counts
+    thresholds = ", ".join(f"{_e(k)} {fmt(t)}" for k, t in v.thresholds.items())
     held = "did not hold" if c.get("suppressed") else "held under every attack run"
     flag = f'<span class="missing">{held}</span>' if c.get("suppressed") else f'<span class="tag">{held}</span>'
     summary = (
-        f"<p>{flag} On {_e(v.get('metric'))}: <b>{c.get('removed', 0)}</b> removed, <b>{c.get('suppressed', 0)}</b> "
+        f"<p>{flag} On {_e(v.metric)}: <b>{c.get('removed', 0)}</b> removed, <b>{c.get('suppressed', 0)}</b> "
         f"suppressed, <b>{c.get('kept', 0)}</b> kept. An item shows a fact under a condition when its score is above "
-        f"the retain-only model's {fmt(v.get('quantile'))} quantile under the same condition ({thresholds}).</p>"
+        f"the retain-only model's {fmt(v.quantile)} quantile under the same condition ({thresholds}).</p>"
     )
-    back = [(iid, it) for iid, it in (v.get("items") or {}).items() if it.get("verdict") == "suppressed"]
+    back = [(iid, it) for iid, it in v.items.items() if it.verdict == "suppressed"]
     if not back:
         return summary
     rows = []
     for iid, it in back:
         q, a = questions.get(iid, ("", ""))
-        scores = ", ".join(f"{_e(k)} {fmt(s)}" for k, s in (it.get("scores") or {}).items())
+        scores = ", ".join(f"{_e(k)} {fmt(s)}" for k, s in it.scores.items())
         rows.append(
             f'<tr><td class="q"><div class="qtext">{_e(q)}</div><div class="truth">{_e(a)}</div>'
-            f'<div class="itemid">{_e(iid)}</div></td><td>{_e(", ".join(it.get("recovered_by", [])))}</td>'
+            f'<div class="itemid">{_e(iid)}</div></td><td>{_e(", ".join(it.recovered_by))}</td>'
             f"<td>{scores}</td></tr>"
         )
     table = (
@@ -88,7 +88,7 @@ def verdict_block(run: Any, questions: Mapping[str, tuple[str, str]]) -> str:
 
 def holds_section(report: Any, model_label: Any) -> str:
     """The whole section (an empty string when no run was attacked)."""
-    attacked = [r for r in report.runs if r.data.get("attacks")]
+    attacked = [r for r in report.runs if r.attacks]
     if not attacked:
         return ""
     questions = report.task.items.get("forget", {})

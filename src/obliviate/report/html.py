@@ -276,28 +276,27 @@ def provenance_section(report: Report) -> str:
     """Each run's identity, config, versions, seed and timings, collapsed by default."""
     blocks = []
     for run in report.runs:
-        d = run.data
         ident = {
             "run file": str(run.path) if run.path else "in memory", "role": run.role, "method": run.method,
-            "model": d.get("model"), "benchmark": d.get("benchmark"), "seed": d.get("seed"), "status": d.get("status"), "stopped": run.stopped,
+            "model": run.data_of("model") or None, "benchmark": run.data_of("benchmark") or run.eval_info.benchmark or None,
+            "seed": run.seed, "status": run.status or None, "stopped": run.stopped,
         }
         parts = [f"<div><h4>Identity</h4>{_kv_table(ident)}</div>"]
         for key, title in (("timings", "Timings (s)"), ("versions", "Versions")):
-            if isinstance(d.get(key), Mapping) and d[key]:
-                parts.append(f"<div><h4>{title}</h4>{_kv_table(d[key])}</div>")
+            if run.data_of(key):
+                parts.append(f"<div><h4>{title}</h4>{_kv_table(run.data_of(key))}</div>")
             else:
                 parts.append(f"<div><h4>{title}</h4>{_missing(f'the run records no {key}')}</div>")
-        ev = d.get("eval")
-        if isinstance(ev, Mapping):
+        ev = run.data_of("eval")
+        if ev:
             parts.append(f"<div><h4>Evaluation</h4>{_kv_table({k: v for k, v in ev.items() if k != 'options'})}</div>")
-        for key, title in (("config", "Config"), ("eval", "Evaluation options")):
-            value = d.get(key) if key == "config" else (ev.get("options") if isinstance(ev, Mapping) else None)
+        for title, value in (("Config", run.config), ("Evaluation options", run.eval_info.options)):
             if value:
                 parts.append(f'<div><h4>{title}</h4><pre class="json">{e(json.dumps(value, indent=2, ensure_ascii=False))}</pre></div>')
-        precision = ev.get("precision") if isinstance(ev, Mapping) else None
+        precision = run.eval_info.precision
         evaluated = f" · evaluated in {e(precision)}" if precision else ""
         summary = (f'{_model(run, report.colours)} <span class="meta">{_role(run.role)} {e(run.method)} · seed '
-                   f'{e(d.get("seed", "—"))}{evaluated}</span>')
+                   f'{e("—" if run.seed is None else run.seed)}{evaluated}</span>')
         blocks.append(f'<details class="prov"><summary>{summary}</summary><div class="prov-body">{"".join(parts)}</div></details>')
     return _card("provenance", "Provenance", "How each run was made. Click a run to open it.", "".join(blocks))
 

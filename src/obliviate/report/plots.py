@@ -29,7 +29,8 @@ def fmt(value: float | None, digits: int = 3) -> str:
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """About ``count`` round tick values covering [lo, hi] (1, 2 or 5 times a power of ten apart)."""
+    """About ``count`` round tick values covering [lo, hi] (1, 2 or 5 times a
+    power of ten apart)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return [0.0, 1.0]
     if hi - lo < 1e-12:
@@ -68,13 +69,19 @@ class PlanePoint:
 
 def marker_svg(role: str, colour: str) -> str:
     """A 16-pixel inline SVG of a role's marker, for legends."""
-    return f'<svg class="marker" viewBox="0 0 20 20" width="16" height="16">{_marker(role, 10, 10, colour)}</svg>'
+    return (
+        '<svg class="marker" viewBox="0 0 20 20" width="16" '
+        f'height="16">{_marker(role, 10, 10, colour)}</svg>'
+    )
 
 
 def _marker(role: str, x: float, y: float, colour: str) -> str:
     if role == "target":
         s = 7.5
-        return f'<path d="M{x:.1f} {y - s:.1f}L{x + s:.1f} {y:.1f}L{x:.1f} {y + s:.1f}L{x - s:.1f} {y:.1f}Z" fill="{colour}"/>'
+        return (
+            f'<path d="M{x:.1f} {y - s:.1f}L{x + s:.1f} {y:.1f}L{x:.1f} {y + s:.1f}L{x - s:.1f} '
+            f'{y:.1f}Z" fill="{colour}"/>'
+        )
     if role == "retain":
         pts = []
         for k in range(10):
@@ -85,7 +92,9 @@ def _marker(role: str, x: float, y: float, colour: str) -> str:
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}"/>'
 
 
-def _place_labels(anchors: list[tuple[float, float, str, bool]], char_w: float = 7.6) -> list[tuple[float, float]]:
+def _place_labels(
+    anchors: list[tuple[float, float, str, bool]], char_w: float = 7.6
+) -> list[tuple[float, float]]:
     """Label anchors next to each point that do not overlap earlier labels (greedy search).
 
     A label put left of its point is anchored at its end; the returned x is the anchor."""
@@ -97,7 +106,10 @@ def _place_labels(anchors: list[tuple[float, float, str, bool]], char_w: float =
         ly = y + 4
         for shift in (0, -15, 15, -30, 30, 45, -45, 60):
             top = ly + shift - 11
-            if not any(lx < bx + bw and bx < lx + w and top < by + bh and by < top + h for bx, by, bw, bh in boxes):
+            if not any(
+                lx < bx + bw and bx < lx + w and top < by + bh and by < top + h
+                for bx, by, bw, bh in boxes
+            ):
                 ly += shift
                 break
         boxes.append((lx, ly - 11, w, h))
@@ -105,7 +117,13 @@ def _place_labels(anchors: list[tuple[float, float, str, bool]], char_w: float =
     return out
 
 
-def plane_svg(points: list[PlanePoint], *, goal_utility: float | None = None, width: int = 820, height: int = 470) -> str:
+def plane_svg(
+    points: list[PlanePoint],
+    *,
+    goal_utility: float | None = None,
+    width: int = 820,
+    height: int = 470,
+) -> str:
     """The forget-quality (log x) versus model-utility (y) plane, one marker per point."""
     left, right, top, bottom = 66, 28, 30, 56
     pw, ph = width - left - right, height - top - bottom
@@ -129,8 +147,9 @@ def plane_svg(points: list[PlanePoint], *, goal_utility: float | None = None, wi
         return top + (y_hi - mu) / (y_hi - y_lo) * ph
 
     parts = [
-        f'<svg class="plot plane" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="forget quality versus model utility, one point per model">',
+        f'<svg class="plot plane" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="forget quality versus model '
+        'utility, one point per model">',
         f'<rect class="plot-bg" x="{left}" y="{top}" width="{pw}" height="{ph}"/>',
     ]
     every = max(1, math.ceil((hi_dec - lo_dec) / 10))
@@ -139,19 +158,31 @@ def plane_svg(points: list[PlanePoint], *, goal_utility: float | None = None, wi
         parts.append(f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}"/>')
         if (dec - lo_dec) % every == 0 or dec == hi_dec:
             label = "1" if dec == 0 else ("0.1" if dec == -1 else f"1e{dec}")
-            parts.append(f'<text class="tick" x="{x:.1f}" y="{top + ph + 18}" text-anchor="middle">{label}</text>')
+            parts.append(
+                f'<text class="tick" x="{x:.1f}" y="{top + ph + 18}" '
+                f'text-anchor="middle">{label}</text>'
+            )
     for t in yticks:
         y = sy(t)
         parts.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="tick" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{fmt(t)}</text>')
+        parts.append(
+            f'<text class="tick" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{fmt(t)}</text>'
+        )
     if lo_dec <= math.log10(0.05) <= hi_dec:
         x = sx(0.05)
         parts.append(f'<line class="guide" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}"/>')
-        parts.append(f'<text class="guide-label" x="{x + 4:.1f}" y="{top + ph - 6}">p = 0.05</text>')
+        parts.append(
+            f'<text class="guide-label" x="{x + 4:.1f}" y="{top + ph - 6}">p = 0.05</text>'
+        )
     if goal_utility is not None and y_lo <= goal_utility <= y_hi:
         y = sy(goal_utility)
-        parts.append(f'<line class="guide goal" x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}"><title>retain-only model utility</title></line>')
-    parts.append(f'<text class="better" x="{left + pw}" y="{top - 10}" text-anchor="end">better ↗</text>')
+        parts.append(
+            f'<line class="guide goal" x1="{left}" y1="{y:.1f}" x2="{left + pw}" '
+            f'y2="{y:.1f}"><title>retain-only model utility</title></line>'
+        )
+    parts.append(
+        f'<text class="better" x="{left + pw}" y="{top - 10}" text-anchor="end">better ↗</text>'
+    )
     parts.append(
         f'<text class="axis-label" x="{left + pw / 2:.1f}" y="{height - 12}" text-anchor="middle">'
         "forget quality (KS-test p-value, log scale) →</text>"
@@ -165,13 +196,18 @@ def plane_svg(points: list[PlanePoint], *, goal_utility: float | None = None, wi
     flips = [x > left + pw * 0.72 for x, _ in coords]
     labels = _place_labels([(x, y, p.name, flip) for (x, y), p, flip in zip(coords, order, flips)])
     for p, (x, y), (lx, ly), flip in zip(order, coords, labels, flips):
-        tip = f"{p.name} ({p.role})\nforget quality {fmt(p.forget_quality)}\nmodel utility {fmt(p.model_utility)}"
+        tip = (
+            f"{p.name} ({p.role})\nforget quality {fmt(p.forget_quality)}\n"
+            f"model utility {fmt(p.model_utility)}"
+        )
         tip += f"\n{p.note}" if p.note else ""
         anchor = ' text-anchor="end"' if flip else ""
         parts.append(
-            f'<g class="point role-{escape(p.role)}" data-model="{escape(p.name)}"><title>{escape(tip)}</title>'
+            f'<g class="point role-{escape(p.role)}" data-model="{escape(p.name)}">'
+            f"<title>{escape(tip)}</title>"
             f"{_marker(p.role, x, y, p.colour)}"
-            f'<text class="point-label" x="{lx:.1f}" y="{ly:.1f}"{anchor}>{escape(p.name)}</text></g>'
+            f'<text class="point-label" x="{lx:.1f}" y="{ly:.1f}"{anchor}>'
+            f"{escape(p.name)}</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -196,7 +232,15 @@ class Series:
     dashed: bool = False
 
 
-def line_chart_svg(series: list[Series], *, x_label: str = "step", y_label: str = "", width: int = 460, height: int = 230, max_points: int = 400) -> str:
+def line_chart_svg(
+    series: list[Series],
+    *,
+    x_label: str = "step",
+    y_label: str = "",
+    width: int = 460,
+    height: int = 230,
+    max_points: int = 400,
+) -> str:
     """A line chart of ``series`` sharing both axes, with a legend on top."""
     left, right, top, bottom = 58, 18, 34, 44
     pw, ph = width - left - right, height - top - bottom
@@ -215,25 +259,38 @@ def line_chart_svg(series: list[Series], *, x_label: str = "step", y_label: str 
         return top + (yticks[-1] - y) / (yticks[-1] - yticks[0]) * ph
 
     parts = [
-        f'<svg class="plot curve" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'<svg class="plot curve" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" '
         f'aria-label="{escape(y_label or "values")} per {escape(x_label)}">',
         f'<rect class="plot-bg" x="{left}" y="{top}" width="{pw}" height="{ph}"/>',
     ]
     for t in yticks:
         y = sy(t)
         parts.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt(t)}</text>')
+        parts.append(
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt(t)}</text>'
+        )
     for t in xticks:
-        parts.append(f'<text class="tick" x="{sx(t):.1f}" y="{top + ph + 16}" text-anchor="middle">{fmt(t)}</text>')
-    parts.append(f'<text class="axis-label" x="{left + pw / 2:.1f}" y="{height - 8}" text-anchor="middle">{escape(x_label)}</text>')
+        parts.append(
+            f'<text class="tick" x="{sx(t):.1f}" y="{top + ph + 16}" '
+            f'text-anchor="middle">{fmt(t)}</text>'
+        )
+    parts.append(
+        f'<text class="axis-label" x="{left + pw / 2:.1f}" y="{height - 8}" '
+        f'text-anchor="middle">{escape(x_label)}</text>'
+    )
     if y_label:
         parts.append(
-            f'<text class="axis-label" transform="translate(14 {top + ph / 2:.1f}) rotate(-90)" text-anchor="middle">{escape(y_label)}</text>'
+            f'<text class="axis-label" transform="translate(14 {top + ph / 2:.1f}) rotate(-90)" '
+            f'text-anchor="middle">{escape(y_label)}</text>'
         )
     lx = left
     for s in series:
         dash = ' stroke-dasharray="5 4"' if s.dashed else ""
-        parts.append(f'<line x1="{lx}" y1="14" x2="{lx + 18}" y2="14" stroke="{s.colour}" stroke-width="2.5"{dash}/>')
+        parts.append(
+            f'<line x1="{lx}" y1="14" x2="{lx + 18}" y2="14" stroke="{s.colour}" '
+            f'stroke-width="2.5"{dash}/>'
+        )
         parts.append(f'<text class="legend" x="{lx + 23}" y="18">{escape(s.label)}</text>')
         lx += 23 + 7 * len(s.label) + 18
     for s in series:
@@ -244,13 +301,27 @@ def line_chart_svg(series: list[Series], *, x_label: str = "step", y_label: str 
         dash = ' stroke-dasharray="5 4"' if s.dashed else ""
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
         parts.append(
-            f'<polyline class="series" data-series="{escape(s.label)}" points="{path}" fill="none" '
-            f'stroke="{s.colour}" stroke-width="2"{dash}><title>{escape(s.label)}</title></polyline>'
+            f'<polyline class="series" data-series="{escape(s.label)}" points="{path}" '
+            f'fill="none" stroke="{s.colour}" '
+            f'stroke-width="2"{dash}><title>{escape(s.label)}</title></polyline>'
         )
         if len(pts) <= 2:
-            parts.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{s.colour}"/>' for x, y in pts)
+            parts.extend(
+                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{s.colour}"/>'
+                for x, y in pts
+            )
     parts.append("</svg>")
     return "".join(parts)
 
 
-__all__ = ["PALETTE", "ROLE_COLOURS", "PlanePoint", "Series", "fmt", "line_chart_svg", "marker_svg", "nice_ticks", "plane_svg"]
+__all__ = [
+    "PALETTE",
+    "ROLE_COLOURS",
+    "PlanePoint",
+    "Series",
+    "fmt",
+    "line_chart_svg",
+    "marker_svg",
+    "nice_ticks",
+    "plane_svg",
+]

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.errors import DataError
-from obliviate.results import RunRecord, finite, load_run, run_file
+from obliviate.record.run import RunRecord
+from obliviate.record.store import finite, load_run, run_file
 
 ROLES = ("target", "unlearned", "retain")
 """Every role, in the order the report lists runs."""
@@ -43,8 +44,8 @@ class ReportRun(RunRecord):
 
 def infer_role(data: Mapping[str, Any], path: Path | None) -> str:
     """The role of a run: run.json's ``role`` key, else its folder's name, else ``unlearned``."""
-    declared = data.get("role")
-    if isinstance(declared, str) and declared.lower() in _ROLE_ALIASES:
+    declared = RunRecord(dict(data)).role
+    if declared.lower() in _ROLE_ALIASES:
         return _ROLE_ALIASES[declared.lower()]
     if path is not None:
         folder = path.parent.name.lower()
@@ -90,6 +91,7 @@ def load_runs(
             continue
         seen.append(f)
         data = load_run(f)
+        check_reportable(RunRecord(data, f))
         role = infer_role(data, f)
         for marked_role, marked_file in marked.items():
             if marked_file is not None and _same(f, marked_file):
@@ -99,6 +101,33 @@ def load_runs(
         runs.append(ReportRun(name="", role=role, data=data, path=f))
     _name_runs(runs)
     return sorted(runs, key=lambda r: ROLES.index(r.role))
+
+
+def check_reportable(record: RunRecord) -> None:
+    """Refuse a run that did not finish, or whose record is malformed, before anything is drawn."""
+    where = record.path or "a run"
+    damaged = record.malformed()
+    if damaged:
+        kind = type(record.data[damaged[0]]).__name__
+        raise DataError(
+            f"{where}: its {damaged[0]!r} section is a {kind} that does not follow the run "
+            "record's schema (docs/run.schema.json): the file is damaged or was not written by "
+            "obliviate; evaluate the model again into a new run folder"
+        )
+    if record.finished:
+        return
+    if record.status in ("failed", "interrupted"):
+        failure = record.failure
+        why = failure.message if failure and failure.message else "no reason recorded"
+        raise DataError(
+            f"{where} is a run that {record.status} ({why}); it has no results to report: fix "
+            "the cause and run the command again (with --resume where it applies), or leave this "
+            "run out of the report"
+        )
+    raise DataError(
+        f"{where} says its run is {record.status or 'unfinished'!r}: it is still going or was "
+        "killed; wait for it, finish it with --resume, or leave it out of the report"
+    )
 
 
 def _name_runs(runs: Sequence[ReportRun]) -> None:
@@ -146,7 +175,7 @@ def _candidates(run: ReportRun) -> list[Path]:
             elif isinstance(value, Mapping):
                 visit(value, depth + 1)
 
-    visit({k: run.data.get(k) for k in ("benchmark", "config", "eval") if k in run.data}, 0)
+    visit({k: run.data_of(k) for k in ("benchmark", "config", "eval") if run.data_of(k)}, 0)
     if run.path is not None:
         base = run.path.parent
         found = [p if p.is_absolute() or _is_task(p / "task.json") else base / p for p in found]

@@ -18,8 +18,6 @@ options it is refused unless ``overwrite``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,7 +27,8 @@ from typing import Any
 from obliviate.attacks.base import Attack, AttackContext
 from obliviate.attacks.verdict import CANONICAL, KNOWLEDGE_METRICS, judge
 from obliviate.errors import ConfigError
-from obliviate.results import RunRecord, load_run, run_file, update_run
+from obliviate.record import RunRecord, identity_digest, run_file
+from obliviate.record.recorder import Recorder
 
 
 @dataclass
@@ -37,11 +36,11 @@ class AttackPlan:
     """A checked attack run: what to attack, with what, and where the results go."""
 
     run_dir: Path
-    record: dict[str, Any]
+    record: RunRecord
     task: Any
     attacks: list[Attack]
     model: str
-    reference_record: dict[str, Any] | None
+    reference_record: RunRecord | None
     reference_model: str | None
     options: Any  # EvalOptions: the run's own evaluation settings
     keys: list[str]
@@ -56,9 +55,9 @@ def _model_folder(path: Path) -> bool:
     return (path / "config.json").is_file()
 
 
-def _eval_model(record: dict[str, Any], base: Path) -> str | None:
+def _eval_model(record: RunRecord, base: Path) -> str | None:
     """The folder of the model a run's evaluation scored, when it still exists."""
-    src = (record.get("eval") or {}).get("model") or (record.get("model") or {}).get("output")
+    src = record.eval_info.model or record.model_info.output
     if not src:
         return None
     for cand in (Path(src).expanduser(), base / src):
@@ -67,12 +66,39 @@ def _eval_model(record: dict[str, Any], base: Path) -> str | None:
     return None
 
 
-def attack_keys(record: dict[str, Any], task: Any) -> list[str]:
+def evaluated_fingerprint(record: RunRecord) -> str | None:
+    """The fingerprint of the model whose scores a run stores (None when it recorded none)."""
+    found = record.eval_identity.get("model")
+    return found if isinstance(found, str) and found else None
+
+
+def check_evaluated(record: RunRecord, folder: Path, what: str, flag: str) -> None:
+    """Refuse to attack a model folder other than the one whose scores ``record`` stores.
+
+    The attacked scores are compared with the stored ones item by item, so they must come from the
+    same weights: a model found elsewhere (another --model, or whatever now sits at the recorded
+    path) would mix two models into one verdict.
+    """
+    from obliviate.models.io import folder_fingerprint
+
+    stored = evaluated_fingerprint(record)
+    if stored is None or not stored.startswith("folder:"):
+        return  # scored in memory: checked against the weights once they load (run_attack)
+    if folder_fingerprint(folder) != stored:
+        raise ConfigError(
+            f"{folder} is not the model {what} was evaluated on (its files differ in name, size, modification time "
+            f"or tensors): the attack would compare another model's scores with the stored ones. Pass {flag} with "
+            "the evaluated model's folder, or evaluate this model into the run first (obliviate eval --model "
+            f"{folder} --benchmark B --out RUN --overwrite)"
+        )
+
+
+def attack_keys(record: RunRecord, task: Any) -> list[str]:
     """The run's stored per-item knowledge metrics on the forget split, the ones an attack re-runs."""
     keys = []
-    for key, entry in (record.get("metrics") or {}).items():
+    for key in record.metrics:
         split, _, name = key.rpartition("/")
-        if split == "forget" and name in KNOWLEDGE_METRICS + ("truth_ratio",) and entry.get("item_ids"):
+        if split == "forget" and name in KNOWLEDGE_METRICS + ("truth_ratio",) and record.item_ids(key):
             keys.append(key)
     if not keys:
         raise ConfigError(
@@ -124,8 +150,8 @@ def plan_attack(
     if not run_file(run_dir).is_file():
         raise ConfigError(f"--run {run_dir}: no run.json there; give a run folder made by obliviate unlearn/eval")
     run_dir = run_file(run_dir).parent.resolve()
-    record = load_run(run_dir)
-    if not record.get("metrics"):
+    record = RunRecord.load(run_dir)
+    if not record.metrics:
         raise ConfigError(
             f"run {run_dir} holds no metrics: evaluate it first (obliviate eval --model {run_dir}/model "
             "--benchmark B --reference RETAIN_RUN --out RUN), so that the attacks have scores to compare with"
@@ -134,6 +160,11 @@ def plan_attack(
         raise ConfigError(f"--quantile must be in [0.5, 1), got {quantile}")
 
     # The attacks and their options, all checked before the benchmark loads.
+    if options is not None and not isinstance(options, dict):
+        raise ConfigError(f"attack options map each attack to its options ({{'relearn': {{'steps': 50}}}}), not {options!r}")
+    for name, opts in (options or {}).items():
+        if not isinstance(opts, dict):
+            raise ConfigError(f"the options of attack {name!r} are a mapping such as {{'steps': 50}}, not {opts!r}")
     options = {k: dict(v) for k, v in (options or {}).items()}
     if attacks is None or attacks == "" or attacks == []:
         raise ConfigError(f"name the attacks (--attack relearn,quantize) or use --all; choices: {', '.join(ATTACKS.names())}")
@@ -142,6 +173,8 @@ def plan_attack(
     else:
         names = [a.strip() for a in attacks.split(",")] if isinstance(attacks, str) else list(attacks)
         chosen = [(ATTACKS.canonical(n), options.get(n, options.get(ATTACKS.canonical(n), {}))) for n in names if n]
+        if not chosen:
+            raise ConfigError(f"--attack {attacks!r} names no attack; choices: {', '.join(ATTACKS.names())} (or --all)")
     for key in options:
         if ATTACKS.canonical(key) not in {n for n, _ in chosen}:
             raise ConfigError(f"options given for attack {key!r}, which is not among those to run ({', '.join(n for n, _ in chosen)})")
@@ -153,11 +186,11 @@ def plan_attack(
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two attacks would be stored under the same name ({', '.join(labels)}); run them separately")
 
-    spec = str(benchmark) if benchmark is not None else (record.get("benchmark") or {}).get("spec")
+    spec = str(benchmark) if benchmark is not None else record.benchmark_info.spec
     if not spec:
         raise ConfigError(f"run {run_dir} does not record its benchmark: pass --benchmark (the prepared folder it was evaluated on)")
     task, _ = load_task(spec, {})
-    want = ((record.get("eval") or {}).get("identity") or {}).get("benchmark") or (record.get("benchmark") or {}).get("fingerprint")
+    want = record.eval_identity.get("benchmark") or record.benchmark_info.fingerprint
     got = task.fingerprint()
     if want and want != got:
         raise ConfigError(
@@ -178,33 +211,36 @@ def plan_attack(
             raise ConfigError(f"no model to attack: {target} holds no config.json; pass --model (the unlearned model's folder)")
         target = Path(found)
 
-    ref_record: dict[str, Any] | None = None
+    check_evaluated(record, target, f"run {run_dir}", "--model")
+
+    ref_record: RunRecord | None = None
     ref_model: str | None = None
-    ref_spec = reference if reference is not None else (record.get("eval") or {}).get("reference")
+    ref_spec = reference if reference is not None else record.eval_info.reference
     if ref_spec and ref_spec != "given":
         ref_path = Path(str(ref_spec)).expanduser()
         if reference is None and not ref_path.is_absolute() and not run_file(ref_path).is_file():
             # records written before references were stored absolute name it from the evaluation's
             # working directory: look for it from the folders above the run
-            found = [a / ref_path for a in run_dir.resolve().parents if run_file(a / ref_path).is_file()]
-            ref_path = found[0] if found else ref_path
+            above = [a / ref_path for a in run_dir.resolve().parents if run_file(a / ref_path).is_file()]
+            ref_path = above[0] if above else ref_path
         if not run_file(ref_path).is_file():
             raise ConfigError(f"reference run {ref_path} has no run.json; pass --reference RETAIN_RUN (the retain-only model's run)")
-        ref_record = load_run(ref_path)
+        ref_record = RunRecord.load(ref_path)
         ref_model = str(Path(reference_model).expanduser().resolve()) if reference_model else _eval_model(ref_record, run_file(ref_path).parent)
         if ref_model is None or not _model_folder(Path(ref_model)):
             raise ConfigError(
                 f"cannot find the retain-only model that {ref_path} evaluated: pass --reference-model (its folder, "
                 "e.g. prep/retain); the verdict compares each attack with the same attack on it"
             )
-    opts_data = dict((record.get("eval") or {}).get("options") or {})
+        check_evaluated(ref_record, Path(ref_model), f"reference run {ref_path}", "--reference-model")
+    opts_data = record.eval_info.options
     eval_options = build(EvalOptions, {k: v for k, v in opts_data.items() if k in {f.name for f in dataclasses.fields(EvalOptions)}}, "eval")
     plan = AttackPlan(run_dir, record, task, built, str(target.resolve()), ref_record, ref_model, eval_options, keys,
                       vkey, quantile, seed, overwrite)
     plan.identity = {"model": plan.model, "reference_model": ref_model, "benchmark": got, "seed": seed}
     for a in built:  # stored with other options: refuse before any model loads
-        stored = (record.get("attacks") or {}).get(a.label)
-        if stored and stored.get("identity") != attack_identity(plan, a) and not overwrite:
+        stored = record.attacks.get(a.label)
+        if stored and stored.identity != attack_identity(plan, a) and not overwrite:
             raise ConfigError(
                 f"run {run_dir} already holds attack {a.label!r} with other options, model or seed; pass --overwrite to replace it"
             )
@@ -215,7 +251,7 @@ def attack_identity(plan: AttackPlan, attack: Attack) -> dict[str, Any]:
     """What makes a stored attack reusable: the attack, its options, the models, benchmark, seed, eval options."""
     ident = {"attack": attack.name, "options": dataclasses.asdict(attack.config), **plan.identity,
              "eval": dataclasses.asdict(plan.options)}
-    return {**ident, "digest": hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]}
+    return {**ident, "digest": identity_digest(ident)}
 
 
 def _evaluate(attacked: Any, keys: list[str], options: Any) -> dict[str, dict[str, Any]]:
@@ -227,16 +263,31 @@ def _evaluate(attacked: Any, keys: list[str], options: Any) -> dict[str, dict[st
     return {k: res.metrics[k] for k in keys if k in res.metrics}
 
 
-def verdict(data: dict[str, Any], reference: dict[str, Any] | None, key: str, q: float) -> dict[str, Any] | None:
+def _check_loaded(lm: Any, record: RunRecord | None, role: str) -> None:
+    """A run scored in memory recorded a hash of its weights: the loaded model must have the same."""
+    from obliviate.models.io import model_fingerprint
+
+    stored = evaluated_fingerprint(record or RunRecord({}))
+    if stored is None or not stored.startswith("memory:"):
+        return
+    if model_fingerprint(dataclasses.replace(lm, path=None)) != stored:
+        raise ConfigError(
+            f"the {role} model {lm.source} does not hold the weights its run was evaluated with; pass the "
+            "evaluated model's folder, or evaluate this model into the run first"
+        )
+
+
+def verdict(record: RunRecord, reference: RunRecord | None, key: str, q: float) -> dict[str, Any] | None:
     """The per-item verdict from a run's stored metrics and attacks (None without a reference)."""
-    if reference is None or key not in (reference.get("metrics") or {}):
+    if reference is None or key not in reference.metrics:
         return None
-    conditions: dict[str, Any] = {CANONICAL: (data["metrics"].get(key), reference["metrics"][key], None)}
-    for label, stored in (data.get("attacks") or {}).items():
-        k = key if key in stored.get("unlearned", {}) else next(iter(stored.get("unlearned", {})), None)
-        if k is None or not stored.get("reference"):
+    conditions: dict[str, Any] = {CANONICAL: (record.metrics.get(key), reference.metrics[key], None)}
+    for label, stored in record.attacks.items():
+        unlearned = stored.unlearned or {}
+        k = key if key in unlearned else next(iter(unlearned), None)
+        if k is None or not stored.reference:
             continue
-        conditions[label] = (stored["unlearned"].get(k), stored["reference"].get(k), stored.get("item_of"))
+        conditions[label] = (unlearned.get(k), stored.reference.get(k), stored.item_of)
     out = judge(conditions, q)
     out["metric"] = key
     return out
@@ -250,8 +301,8 @@ def run_attack(plan: AttackPlan, *, progress: bool = True, say: Any = None) -> R
     models: dict[str, Any] = {}
     for attack in plan.attacks:
         ident = attack_identity(plan, attack)
-        stored = (load_run(plan.run_dir).get("attacks") or {}).get(attack.label)
-        if stored and stored.get("identity") == ident and not plan.overwrite:
+        stored = RunRecord.load(plan.run_dir).attacks.get(attack.label)
+        if stored and stored.identity == ident and not plan.overwrite:
             say(f"{attack.label}: already in the run, kept")
             continue
         entry: dict[str, Any] = {"attack": attack.name, "kind": attack.kind, "options": ident["options"], "identity": ident}
@@ -262,6 +313,7 @@ def run_attack(plan: AttackPlan, *, progress: bool = True, say: Any = None) -> R
                 continue
             if role not in models:
                 models[role] = load_model(spec)
+                _check_loaded(models[role], plan.record if role == "unlearned" else plan.reference_record, role)
             say(f"{attack.label}: attacking the {role} model")
             t0 = time.perf_counter()
             ctx = AttackContext(models[role], plan.task, plan.options.prompt_format, plan.seed, role, progress)
@@ -276,37 +328,38 @@ def run_attack(plan: AttackPlan, *, progress: bool = True, say: Any = None) -> R
         entry["seconds"] = round(time.perf_counter() - started, 3)
 
         def store(data: dict[str, Any], label: str = attack.label, entry: dict[str, Any] = entry) -> dict[str, Any]:
-            data = dict(data)
-            data["attacks"] = {**(data.get("attacks") or {}), label: entry}
-            data["attack_verdict"] = verdict(data, plan.reference_record, plan.verdict_key, plan.quantile)
-            return data
+            attacks = {**RunRecord(data).data_of("attacks"), label: entry}
+            verdict_now = verdict(RunRecord({**data, "attacks": attacks}), plan.reference_record, plan.verdict_key,
+                                  plan.quantile)
+            return {**data, "attacks": attacks, "attack_verdict": verdict_now}
 
-        update_run(plan.run_dir, store)
-    data = load_run(plan.run_dir)
-    if data.get("attack_verdict") is None and plan.reference_record is not None:
-        data = update_run(plan.run_dir, lambda d: {**d, "attack_verdict": verdict(d, plan.reference_record, plan.verdict_key, plan.quantile)})
-    return RunRecord(data, run_file(plan.run_dir))
+        Recorder(plan.run_dir).update(store)
+    record = RunRecord.load(plan.run_dir)
+    if record.attack_verdict is None and plan.reference_record is not None:
+        record = RunRecord(Recorder(plan.run_dir).update(
+            lambda d: {**d, "attack_verdict": verdict(RunRecord(d), plan.reference_record, plan.verdict_key, plan.quantile)}
+        ), run_file(plan.run_dir))
+    return record
 
 
 def summary_lines(record: RunRecord, keys: list[str]) -> list[str]:
     """Each attack's aggregates beside the canonical ones, and the verdict's counts."""
-    data = record.data
     lines = []
-    for label, stored in (data.get("attacks") or {}).items():
+    for label, stored in record.attacks.items():
         parts = []
         for k in keys:
-            before = (data.get("metrics") or {}).get(k, {}).get("aggregate")
-            after = (stored.get("unlearned") or {}).get(k, {}).get("aggregate")
-            ref = (stored.get("reference") or {}).get(k, {}).get("aggregate") if stored.get("reference") else None
+            after = RunRecord({"metrics": stored.unlearned or {}}).aggregate(k)
+            ref = RunRecord({"metrics": stored.reference}).aggregate(k) if stored.reference else None
             if after is None:
                 continue
-            parts.append(f"{k} {_fmt(before)} -> {_fmt(after)}" + (f" (retain-only {_fmt(ref)})" if ref is not None else ""))
-        lines.append(f"{label}: " + ("; ".join(parts) if parts else ", ".join(stored.get("unlearned") or {})))
-    v = data.get("attack_verdict")
+            parts.append(f"{k} {_fmt(record.aggregate(k))} -> {_fmt(after)}"
+                         + (f" (retain-only {_fmt(ref)})" if ref is not None else ""))
+        lines.append(f"{label}: " + ("; ".join(parts) if parts else ", ".join(stored.unlearned or {})))
+    v = record.attack_verdict
     if v:
-        c = v["counts"]
-        lines.append(f"verdict on {v['metric']} ({len(v['items'])} items, {len(v['conditions']) - 1} attacks): "
-                     f"{c['removed']} removed, {c['suppressed']} suppressed, {c['kept']} kept")
+        c = v.counts
+        lines.append(f"verdict on {v.metric} ({len(v.items)} items, {len(v.conditions) - 1} attacks): "
+                     f"{c.get('removed', 0)} removed, {c.get('suppressed', 0)} suppressed, {c.get('kept', 0)} kept")
     return lines
 
 

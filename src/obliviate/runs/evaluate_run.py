@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from obliviate.errors import ConfigError, OutputExistsError
-from obliviate.results import Results
+from obliviate.errors import ConfigError
+from obliviate.record import Results
 
 if TYPE_CHECKING:
     from obliviate.data.task import UnlearningTask
@@ -50,7 +49,9 @@ def evaluate(
     from obliviate.evaluation import plan_metrics
     from obliviate.metrics.base import EvalOptions
     from obliviate.models.io import check_prompt_format, default_device, load_model, resolve_model
-    from obliviate.results import load_reference
+    from obliviate.record import load_reference
+    from obliviate.runs.checks import benchmark_folder, check_output, is_loaded, model_folder
+    from obliviate.scoring import Scorer
 
     if options is not None and not isinstance(options, EvalOptions | dict):
         raise ConfigError(f"eval options are a mapping of EvalOptions fields, not {type(options).__name__}")
@@ -71,26 +72,18 @@ def evaluate(
     ref = load_reference(reference) if reference is not None else None
     selected = [m for m in metrics.split(",") if m.strip()] if isinstance(metrics, str) else metrics
     plan_metrics(task, plan, selected, ref)  # fail fast, before the model loads
-    inputs: list[Path] = []
     if isinstance(model, str | os.PathLike):
-        ref_model = resolve_model(model)
-        check_prompt_format(ref_model, options.prompt_format, "--eval.prompt_format")
-        if isinstance(ref_model, Path):
-            inputs.append(ref_model.resolve())
-    else:
+        check_prompt_format(resolve_model(model), options.prompt_format, "--eval.prompt_format")
+    elif is_loaded(model) or isinstance(model, Scorer):
         check_prompt_format(model, options.prompt_format, "--eval.prompt_format")
-        if getattr(model, "path", None):
-            inputs.append(Path(model.path).resolve())
-    if not isinstance(benchmark, UnlearningTask) and Path(str(benchmark)).expanduser().is_dir():
-        inputs.append(Path(str(benchmark)).expanduser().resolve())
+    else:
+        raise ConfigError(
+            "the model to evaluate is a model folder, a registered model's name, a hub id, a model loaded with "
+            f"ob.load_model(...) or a Scorer, not {type(model).__name__}"
+        )
     if out is not None:
-        target = Path(out).expanduser().resolve()
-        for inp in inputs:
-            if target == inp or inp in target.parents:
-                raise OutputExistsError(
-                    f"--out {target} is the input folder {inp} (or inside it): obliviate never writes into "
-                    "its inputs; choose another --out, e.g. a run folder beside the model"
-                )
+        inputs = (model_folder(model) if not isinstance(model, Scorer) else None, benchmark_folder(benchmark))
+        check_output(out, inputs, adds_only=True)  # an evaluation adds run.json's sections; it never clears
     if options.device_map != "none" and not isinstance(model, str | os.PathLike):
         raise ConfigError(
             "eval.device_map places a model given by name or folder as it loads; a loaded model (or scorer) stays "

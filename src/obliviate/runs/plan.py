@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from obliviate.errors import ConfigError, ObliviateError, OutputExistsError
+from obliviate.errors import ConfigError, ObliviateError
 from obliviate.models.lora import LoraOptions
-from obliviate.results import load_run
+from obliviate.record import load_run
 from obliviate.training.loop import TrainConfig
 from obliviate.unlearning import StopOptions
 
@@ -95,35 +95,40 @@ def plan_unlearn(
         ConfigError: an unknown or invalid option, method or benchmark.
         OutputExistsError: ``out`` exists, or is one of the inputs.
     """
-    from obliviate.models.io import check_output, check_prompt_format, resolve_model
+    from obliviate.models.io import check_prompt_format, resolve_model
+    from obliviate.runs.checks import (
+        benchmark_folder,
+        check_output,
+        decide_output,
+        is_loaded,
+        model_folder,
+        require_model,
+    )
 
+    require_model(model)
     chosen, built = resolve_options(method, options)
-    if hasattr(model, "model") and hasattr(model, "tokenizer"):
-        model_spec, model_path = str(model.source), (Path(model.path).resolve() if model.path else None)
+    if is_loaded(model):
+        model_spec = str(model.source)  # type: ignore[union-attr]
         check_prompt_format(model, built.prompt_format)
     else:
-        ref = resolve_model(model)
-        model_spec, model_path = str(model), (ref.resolve() if isinstance(ref, Path) else None)
-        check_prompt_format(ref, built.prompt_format)
-    task, bench_spec, bench_path, built.benchmark = _task(benchmark, built.benchmark)
+        model_spec = str(model)
+        check_prompt_format(resolve_model(model), built.prompt_format)  # type: ignore[arg-type]
+    model_path = model_folder(model)
+    task, bench_spec, built.benchmark = _task(benchmark, built.benchmark)
     task.check_items()
-    out_path = None
+    out_path, claim = None, "new"
     if out is not None:
-        out_path = Path(out).expanduser().resolve()
-        for inp in (model_path, bench_path):
-            if inp is not None and (inp == out_path or out_path in inp.parents):
-                raise OutputExistsError(
-                    f"input {inp} lies inside the output {out_path}: obliviate never writes over its inputs; choose another --out"
-                )
-        check_output(out_path, overwrite=overwrite or resume or _failed_stub(out_path), inputs=(model_path, bench_path))
-    return UnlearnPlan(chosen, built, model_spec, model_path, bench_spec, task, out_path, resume, overwrite, argv)
+        out_path = check_output(out, (model_path, benchmark_folder(benchmark)))
+        claim = decide_output(out_path, resume=resume, overwrite=overwrite, replaceable=_failed_stub(out_path))
+    return UnlearnPlan(chosen, built, model_spec, model_path, bench_spec, task, out_path, claim == "resume",
+                       claim == "overwrite", argv)
 
 
 def _failed_stub(out: Path) -> bool:
     """Whether ``out`` holds only the record of a run that failed before it saved anything.
 
-    Such a folder (a run.json saying "running", no checkpoint, no model) is replaced without
-    ``--overwrite``, so that the corrected command just works.
+    Such a folder (a run.json saying "running", "failed" or "interrupted", no checkpoint, no model) is replaced
+    without ``--overwrite``, so that the corrected command just works.
     """
     if not out.is_dir():
         return False
@@ -131,7 +136,7 @@ def _failed_stub(out: Path) -> bool:
     if not names or not names <= {"run.json", ".run.json.lock"} or "run.json" not in names:
         return False
     try:
-        return load_run(out).get("status") == "running"
+        return load_run(out).get("status") in ("running", "failed", "interrupted")
     except ObliviateError:
         return False
 
@@ -150,7 +155,14 @@ def resolve_options(method: str | None, options: dict[str, Any] | None) -> tuple
         raise ConfigError("method is a group of options; set its fields, e.g. --method.beta 0.1")
     method_tree = dict(method_tree)
     name = method or method_tree.pop("name", None)
-    method_tree.pop("name", None)
+    yaml_name = method_tree.pop("name", None)
+    if method and yaml_name and yaml_name != method:
+        raise ConfigError(
+            f"the method is named twice: {method!r} (--method) and {yaml_name!r} (method.name in the options or "
+            "--config); keep one"
+        )
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"the method is a registered method's name such as 'npo', not {name!r}")
     if not name:
         raise ConfigError(f"choose a method (--method NAME); available: {', '.join(METHODS.names())}")
     chosen = resolve_method(name, method_tree)
@@ -162,20 +174,22 @@ def resolve_options(method: str | None, options: dict[str, Any] | None) -> tuple
     return chosen, built
 
 
-def _task(benchmark: Any, options: dict[str, Any]) -> tuple[UnlearningTask, str, Path | None, dict[str, Any]]:
-    """The task, its spec as recorded, its folder (if any) and its typed builder options."""
+def _task(benchmark: Any, options: dict[str, Any]) -> tuple[UnlearningTask, str, dict[str, Any]]:
+    """The task, its spec as recorded and its typed builder options."""
     from obliviate.data.task import UnlearningTask
 
     if isinstance(benchmark, UnlearningTask):
         if options:
             raise ConfigError("benchmark options apply to a registered benchmark's name, not to a loaded task")
         source = getattr(benchmark, "source", "") or benchmark.name
-        folder = Path(source).expanduser()
-        typed = dict(getattr(benchmark, "source_options", {}) or {})
-        return benchmark, str(source), (folder.resolve() if folder.is_dir() else None), typed
+        return benchmark, str(source), dict(getattr(benchmark, "source_options", {}) or {})
+    if not isinstance(benchmark, str | os.PathLike):
+        raise ConfigError(
+            "the benchmark is a prepared benchmark folder, a registered benchmark's name, or a task from "
+            f"ob.load_benchmark(...), not {type(benchmark).__name__}"
+        )
     task, typed = load_task(str(benchmark), options)
-    folder = Path(str(benchmark)).expanduser()
-    return task, str(benchmark), (folder.resolve() if folder.is_dir() else None), typed
+    return task, str(benchmark), typed
 
 
 def load_task(spec: str, builder_options: dict[str, Any]) -> tuple[UnlearningTask, dict[str, Any]]:

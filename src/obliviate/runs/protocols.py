@@ -26,16 +26,23 @@ benchmark that ships its own request sets (MUSE's ``sust_forget_1 .. 4`` and ``s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from obliviate.errors import ConfigError, OutputExistsError
-from obliviate.results import RunRecord, load_reference, write_atomic
+from obliviate.errors import ConfigError
+from obliviate.record import Recorder, RunRecord, identity_digest, load_reference
+from obliviate.runs.checks import (
+    benchmark_folder,
+    check_output,
+    clear_owned,
+    decide_output,
+    is_loaded,
+    model_folder,
+    require_model,
+)
 
 if TYPE_CHECKING:
     from obliviate.data.task import UnlearningTask
@@ -126,14 +133,15 @@ def split_requests(task: UnlearningTask, requests: int | list[str], seed: int = 
 
 def growing_sets(task: UnlearningTask, sizes: list[int | float] | list[str], seed: int = 0) -> list[Request]:
     """Nested forget sets of growing size: numbers of subjects, fractions of them, or named splits."""
-    sizes = list(sizes)
-    if not sizes:
+    given: list[int | float | str] = list(sizes)
+    if not given:
         raise ConfigError("sizes names no forget set; give e.g. sizes=[1, 2, 4] (subjects) or [0.25, 0.5, 1.0]")
-    if all(isinstance(s, str) for s in sizes):
-        return _named(task, sizes, "size")  # type: ignore[arg-type]
+    names = [s for s in given if isinstance(s, str)]
+    if len(names) == len(given):
+        return _named(task, names, "size")
     subjects = _shuffled_subjects(task, seed)
     counts = []
-    for s in sizes:
+    for s in given:
         if isinstance(s, bool) or not isinstance(s, int | float):
             raise ConfigError(f"sizes are numbers of subjects (2) or fractions of them (0.5), or split names; got {s!r}")
         n = int(s) if isinstance(s, int) else round(float(s) * len(subjects))
@@ -143,7 +151,7 @@ def growing_sets(task: UnlearningTask, sizes: list[int | float] | list[str], see
             raise ConfigError(f"size {s} gives {n} subjects; the forget split of {task.name!r} has {len(subjects)}")
         counts.append(n)
     if counts != sorted(set(counts)):
-        raise ConfigError(f"sizes must grow strictly (nested forget sets); got {sizes} = {counts} subjects")
+        raise ConfigError(f"sizes must grow strictly (nested forget sets); got {given} = {counts} subjects")
     return [Request(f"size-{n}", _by_subject(list(task.forget), subjects[:n]), subjects[:n]) for n in counts]
 
 
@@ -243,11 +251,17 @@ def _protocol(
     from obliviate.data.task import UnlearningTask
     from obliviate.evaluation import plan_metrics
     from obliviate.metrics.base import EvalOptions
-    from obliviate.models.io import resolve_model
     from obliviate.runs.evaluate_run import evaluate
     from obliviate.runs.plan import plan_unlearn
     from obliviate.runs.unlearn import run_unlearn
 
+    if isinstance(steps_spec, str) or (isinstance(steps_spec, list) and len(steps_spec) > 1
+                                       and all(isinstance(x, str) and len(x) == 1 for x in steps_spec)):
+        what = "requests" if kind == "sequential" else "sizes"
+        raise ConfigError(
+            f"{what} is a number or a list ([1, 2, 4], [0.25, 0.5, 1.0] or split names), not the string "
+            f"{''.join(steps_spec)!r}; on the command line --{what} takes the comma-separated form"
+        )
     if options is not None and not isinstance(options, dict):
         raise ConfigError(f"options are an option tree such as {{'train': {{'lr': 1e-4}}}}, not {options!r}")
     if eval_options is not None and not isinstance(eval_options, dict):
@@ -264,21 +278,16 @@ def _protocol(
         full = load_benchmark(str(task), **builder)
     full.check_items()
     requests = split_requests(full, steps_spec, seed) if kind == "sequential" else growing_sets(full, steps_spec, seed)
-    is_loaded = hasattr(model, "model") and hasattr(model, "tokenizer")
-    model_spec = str(model.source) if is_loaded else str(model)
-    if not is_loaded:
-        resolve_model(model)  # a missing model fails here, before anything runs
+    require_model(model)
+    model_spec = str(model.source) if is_loaded(model) else str(model)
+    model_path = model_folder(model)  # a missing model fails here, before anything runs
     ref = load_reference(reference) if reference is not None else None
     build(EvalOptions, dict(eval_options or {}), "eval")  # a typo fails before anything trains
     selected = [m for m in metrics.split(",") if m.strip()] if isinstance(metrics, str) else metrics
     plan_metrics(full, None, selected, ref)
-    out_path = Path(out).expanduser().resolve() if out is not None else None
+    out_path = check_output(out, (model_path, benchmark_folder(task))) if out is not None else None
     # Every step's options and benchmark are checked (on the starting model) before the first one trains.
     plans = [plan_unlearn(model, request_task(full, req), method, options, out=None) for req in requests]
-    if out_path is not None:
-        for inp in _input_paths(model):
-            if inp == out_path or out_path in inp.parents:
-                raise OutputExistsError(f"the model {inp} lies inside the protocol's output {out_path}; choose another out")
     first = plans[0]
     identity = {
         "protocol": kind,
@@ -293,7 +302,7 @@ def _protocol(
         "reference": ref.get("model") if ref else None,
         "seed": seed,
     }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    digest = identity_digest(identity)
     if out_path is not None:
         _check_protocol_output(out_path, digest, resume, overwrite)
     record: dict[str, Any] = {"schema": PROTOCOL_SCHEMA, **identity, "digest": digest, "status": "running", "steps": []}
@@ -307,7 +316,7 @@ def _protocol(
         step_out = out_path / req.name if out_path is not None else None
         start = current if kind == "sequential" else model
         plan = plan_unlearn(start, sub, method, options, out=step_out, resume=resume and step_out is not None and step_out.exists())
-        loaded = start if hasattr(start, "model") and hasattr(start, "tokenizer") else None
+        loaded = start if is_loaded(start) else None
         run = run_unlearn(plan, loaded, progress=progress)
         if run.diverged:
             record["status"] = "diverged"
@@ -329,15 +338,6 @@ def _protocol(
     if out_path is not None:
         _write(out_path, record)
     return Protocol(kind, steps, record, out_path)
-
-
-def _input_paths(model: Any) -> list[Path]:
-    from obliviate.models.io import resolve_model
-
-    if hasattr(model, "model") and hasattr(model, "tokenizer"):
-        return [Path(model.path).resolve()] if getattr(model, "path", None) else []
-    ref = resolve_model(model)
-    return [ref.resolve()] if isinstance(ref, Path) else []
 
 
 def step_summary(request: Request, res: RunRecord, task: UnlearningTask) -> dict[str, Any]:
@@ -362,30 +362,21 @@ def step_summary(request: Request, res: RunRecord, task: UnlearningTask) -> dict
 
 
 def _check_protocol_output(out: Path, digest: str, resume: bool, overwrite: bool) -> None:
-    from obliviate.files import clear_folder
-
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} is a file; the protocol needs a folder for its steps")
-    existing = out.is_dir() and any(out.iterdir())
-    if not existing:
-        return
-    stored_file = out / PROTOCOL_FILE
-    if resume:
-        if not stored_file.is_file():
-            raise OutputExistsError(f"{out} holds no {PROTOCOL_FILE}: nothing to resume there; choose an empty folder")
-        stored = json.loads(stored_file.read_text(encoding="utf-8"))
+    """The shared resume / overwrite decision; a resume must continue the same protocol."""
+    claim = decide_output(out, resume=resume, overwrite=overwrite, record=PROTOCOL_FILE)
+    if claim == "resume":
+        stored = Recorder(out, PROTOCOL_FILE, schema=PROTOCOL_SCHEMA).data
         if stored.get("digest") != digest:
             raise ConfigError(
                 f"{out} holds a protocol with another model, benchmark, method, options or steps; "
                 "resume only continues the same protocol (pass overwrite=True to replace it, or choose another out)"
             )
-        return
-    if not overwrite:
-        raise OutputExistsError(f"{out} is not empty; pass resume=True to continue the protocol there, or overwrite=True to replace it")
-    if not stored_file.is_file():
-        raise OutputExistsError(f"{out} holds no {PROTOCOL_FILE}: it is not a protocol folder, and obliviate will not clear it")
-    clear_folder(out)
+    elif claim == "overwrite":
+        stored = Recorder(out, PROTOCOL_FILE, schema=PROTOCOL_SCHEMA).data
+        steps = [str(s.get("run")) for s in stored.get("steps") or [] if isinstance(s, dict) and s.get("run")]
+        names = [p.name for p in out.iterdir() if p.is_dir() and (p / "run.json").is_file()]
+        clear_owned(out, (*steps, *names, f".{PROTOCOL_FILE}.lock"), record=PROTOCOL_FILE)
 
 
 def _write(out: Path, record: dict[str, Any]) -> None:
-    write_atomic(out / PROTOCOL_FILE, json.dumps(record, indent=1, ensure_ascii=False, default=str, allow_nan=False))
+    Recorder(out, PROTOCOL_FILE, schema=PROTOCOL_SCHEMA).replace(record)

@@ -13,18 +13,18 @@ import platform
 import shutil
 import sys
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obliviate.errors import ConfigError
-from obliviate.results import SCHEMA_VERSION, RunRecord, load_run, update_run
+from obliviate.record import RunRecord, load_run
+from obliviate.record.recorder import Recorder, now
 
 if TYPE_CHECKING:
     from obliviate.models.io import LoadedModel
     from obliviate.unlearning import UnlearnResult
 
-from obliviate.files import clear_folder
+from obliviate.runs.checks import clear_owned
 from obliviate.runs.plan import UnlearnPlan
 
 EXIT_DIVERGED = 3
@@ -33,18 +33,16 @@ EXIT_DIVERGED = 3
 FINISHED = ("completed", "stopped")
 """Statuses of a run whose model was saved at its end (nothing left to resume)."""
 
+OWNED = ("model", "checkpoints")
+"""What an unlearning run writes into its folder besides run.json (cleared by ``--overwrite``)."""
+
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "safetensors", "obliviate")
 
 def check_resumable(plan: UnlearnPlan, previous: dict[str, Any]) -> None:
     """On resume, refuse options that differ from those the interrupted run recorded."""
-    old = previous.get("config")
-    config = plan.config()
-    if old and old != config:
-        changed = sorted(k for k in {*old, *config} if old.get(k) != config.get(k))
-        raise ConfigError(
-            f"--resume with options that differ from the interrupted run in {', '.join(changed)}; "
-            "use the same options, or start over with --overwrite"
-        )
+    from obliviate.runs.checks import check_same_identity
+
+    check_same_identity(previous.get("config"), plan.config())
 
 
 def package_versions() -> dict[str, str]:
@@ -60,20 +58,14 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def record_header(plan: UnlearnPlan) -> dict[str, Any]:
-    """What run.json says when an unlearning run starts (status "running")."""
+    """What run.json says when an unlearning run starts (the recorder adds status "running")."""
     return {
         "kind": "unlearn",
-        "status": "running",
         "config": plan.config(),
         "seed": plan.options.train.seed,
         "versions": package_versions(),
         "argv": plan.argv,
-        "started_at": _now(),
     }
 
 
@@ -85,7 +77,7 @@ def record_footer(
     status = "diverged" if train.diverged else ("completed" if train.stopped in ("completed", "max_steps") else "stopped")
     return {
         "status": status,
-        "finished_at": _now(),
+        "finished_at": now(),
         "model": {
             "spec": plan.model_spec, "path": str(plan.model_path) if plan.model_path else lm.path, "source": lm.source,
             "output": str(plan.out / "model") if plan.out else None,
@@ -167,7 +159,7 @@ def run_unlearn(plan: UnlearnPlan, model: LoadedModel | None = None, *, in_place
     from accelerate import PartialState
 
     from obliviate.models.io import load_model, save_model
-    from obliviate.unlearning import unlearn
+    from obliviate.unlearning import unlearn as train_method
 
     started = time.perf_counter()
     out = plan.out
@@ -179,45 +171,44 @@ def run_unlearn(plan: UnlearnPlan, model: LoadedModel | None = None, *, in_place
     state.wait_for_everyone()  # every process has validated before any of them writes
     main = state.is_main_process
     checkpoints = out / "checkpoints" if out is not None else None
+    recorder = Recorder(out if main else None)
     if main and out is not None:
-        if not plan.resume:
-            clear_folder(out)
+        if plan.overwrite:
+            clear_owned(out, OWNED)
+            recorder = Recorder(out)
         out.mkdir(parents=True, exist_ok=True)
-        update_run(out, lambda data: {**data, **record_header(plan)})
+    recorder.start(record_header(plan))
     state.wait_for_everyone()
     if plan.resume and checkpoints is not None and not (checkpoints / "last").is_dir() and main:
         print(f"no checkpoint in {checkpoints}: starting from the first step", file=sys.stderr)
 
-    t0 = time.perf_counter()
-    if model is None:
-        lm = load_model(plan.model_spec)
-    else:
-        lm = model if in_place else replace(model, model=copy.deepcopy(model.model))
-    formatter = lm.formatter(plan.options.prompt_format)
-    timings = {"load": time.perf_counter() - t0}
-    t0 = time.perf_counter()
-    result = unlearn(
-        lm.model, lm.tokenizer, plan.task, plan.method, plan.options.train,
-        formatter=formatter, lora=plan.options.lora, stop=plan.options.stop,
-        checkpoint_dir=checkpoints, resume=plan.resume, progress=progress and main,
-        final_checkpoint=False,  # the model is saved next; checkpoints exist only to resume mid-run
-    )
-    timings["unlearn"] = time.perf_counter() - t0
-    meta = {"prompt_format": formatter.style, "unlearned_with": plan.method.name}
-    data: dict[str, Any] = {}
-    if main:
-        if out is not None:
-            t0 = time.perf_counter()
-            save_model(result.model, lm.tokenizer, out / "model", overwrite=True, meta=meta)
-            timings["save"] = time.perf_counter() - t0
-        timings["total"] = time.perf_counter() - started
-        footer = record_footer(plan, lm, formatter, result, timings, state.num_processes)
-        if out is not None:
-            data = update_run(out, lambda d: {**d, **footer})
-            if not result.train.diverged and checkpoints is not None:  # the saved model supersedes the checkpoint
-                shutil.rmtree(checkpoints, ignore_errors=True)
+    with recorder.failing():
+        t0 = time.perf_counter()
+        if model is None:
+            lm = load_model(plan.model_spec)
         else:
-            data = {"schema": SCHEMA_VERSION, **record_header(plan), **footer}
+            lm = model if in_place else replace(model, model=copy.deepcopy(model.model))
+        formatter = lm.formatter(plan.options.prompt_format)
+        timings = {"load": time.perf_counter() - t0}
+        t0 = time.perf_counter()
+        result = train_method(
+            lm.model, lm.tokenizer, plan.task, plan.method, plan.options.train,
+            formatter=formatter, lora=plan.options.lora, stop=plan.options.stop,
+            checkpoint_dir=checkpoints, resume=plan.resume, progress=progress and main,
+            final_checkpoint=False,  # the model is saved next; checkpoints exist only to resume mid-run
+        )
+        timings["unlearn"] = time.perf_counter() - t0
+        meta = {"prompt_format": formatter.style, "unlearned_with": plan.method.name}
+        if main:
+            if out is not None:
+                t0 = time.perf_counter()
+                save_model(result.model, lm.tokenizer, out / "model", overwrite=True, meta=meta)
+                timings["save"] = time.perf_counter() - t0
+            timings["total"] = time.perf_counter() - started
+            recorder.merge(record_footer(plan, lm, formatter, result, timings, state.num_processes))
+            if out is not None and not result.train.diverged and checkpoints is not None:
+                shutil.rmtree(checkpoints, ignore_errors=True)  # the saved model supersedes the checkpoint
+    data = recorder.data if main else {}
     state.wait_for_everyone()
     where = str(out / "model") if out is not None else lm.source
     # In memory only, the unlearned weights live in no folder: path None (not the input's folder,

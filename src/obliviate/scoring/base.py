@@ -31,7 +31,8 @@ class TokenScores:
         logprobs: log p(y_t | x, y_<t) for each answer token (end token included when scored).
         token_ids: the answer token ids.
         argmax_ids: the model's most likely token at each answer position.
-        mean: per position, E_p[log p] over the vocabulary (only where ``vocab_stats`` asked for it).
+        mean: per position, E_p[log p] over the vocabulary (only where
+            ``vocab_stats`` asked for it).
         var: per position, Var_p[log p] over the vocabulary (likewise).
     """
 
@@ -51,13 +52,17 @@ class TokenScores:
         return float(self.logprobs.sum())
 
     def without_last(self) -> TokenScores:
-        """These scores without the last position (a QA answer's end token); unchanged if only one is left."""
+        """These scores without the last position (a QA answer's end token); unchanged if
+        only one is left."""
         if self.logprobs.size <= 1:
             return self
         cut = slice(0, self.logprobs.size - 1)
         return TokenScores(
-            self.logprobs[cut], self.token_ids[cut], self.argmax_ids[cut],
-            None if self.mean is None else self.mean[cut], None if self.var is None else self.var[cut],
+            self.logprobs[cut],
+            self.token_ids[cut],
+            self.argmax_ids[cut],
+            None if self.mean is None else self.mean[cut],
+            None if self.var is None else self.var[cut],
         )
 
 
@@ -78,12 +83,17 @@ class Scorer(abc.ABC):
     formatter: PromptFormatter
 
     @abc.abstractmethod
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
-        """Per-token answer log-probabilities, one per request, and the vocabulary moments (``mean``,
-        ``var``) of every request (True) or of those in a collection (a scorer may give more)."""
+    def score(
+        self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False
+    ) -> list[TokenScores]:
+        """Per-token answer log-probabilities, one per request, and the vocabulary
+        moments (``mean``, ``var``) of every request (True) or of those in a collection
+        (a scorer may give more)."""
 
     @abc.abstractmethod
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> list[str]:
         """Greedy continuations of the prompts."""
 
     # Conveniences shared by every implementation.
@@ -128,24 +138,38 @@ class CachedScorer(Scorer):
         self._scores: dict[ScoreRequest, TokenScores] = {}
         self._gens: dict[tuple[str, int, tuple[str, ...]], str] = {}
 
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
+    def score(
+        self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False
+    ) -> list[TokenScores]:
         missing = []
         seen: set[ScoreRequest] = set()
         for r in requests:
             have = self._scores.get(r)
-            if (have is None or (wants_stats(vocab_stats, r) and have.mean is None)) and r not in seen:
+            if (
+                have is None or (wants_stats(vocab_stats, r) and have.mean is None)
+            ) and r not in seen:
                 missing.append(r)
                 seen.add(r)
         if missing:
-            stats = vocab_stats if isinstance(vocab_stats, bool) else {r for r in missing if r in vocab_stats}
+            stats = (
+                vocab_stats
+                if isinstance(vocab_stats, bool)
+                else {r for r in missing if r in vocab_stats}
+            )
             for r, s in zip(missing, self.inner.score(missing, vocab_stats=stats)):
                 self._scores[r] = s
         return [self._scores[r] for r in requests]
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> list[str]:
         stops = tuple(stop)
-        missing = list(dict.fromkeys(p for p in prompts if (p, max_new_tokens, stops) not in self._gens))
+        missing = list(
+            dict.fromkeys(p for p in prompts if (p, max_new_tokens, stops) not in self._gens)
+        )
         if missing:
-            for p, g in zip(missing, self.inner.generate(missing, max_new_tokens=max_new_tokens, stop=stops)):
+            for p, g in zip(
+                missing, self.inner.generate(missing, max_new_tokens=max_new_tokens, stop=stops)
+            ):
                 self._gens[(p, max_new_tokens, stops)] = g
         return [self._gens[(p, max_new_tokens, stops)] for p in prompts]

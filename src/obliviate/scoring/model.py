@@ -1,12 +1,15 @@
-"""ModelScorer: the Scorer over a Hugging Face causal LM (batched teacher forcing, shared prompts, greedy decoding)."""
+"""ModelScorer: the Scorer over a Hugging Face causal LM (batched teacher forcing, shared prompts,
+greedy decoding)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from obliviate.data.formatting import IGNORE_INDEX, Encoded, PromptFormatter, collate, encode_pair
+from obliviate.models.precision import bf16_supported, inference_autocast, input_device
 from obliviate.runtime import share_threads
 from obliviate.scoring.base import (
     Scorer,
@@ -17,6 +20,10 @@ from obliviate.scoring.base import (
     wants_stats,
 )
 from obliviate.scoring.shard import Shard
+from obliviate.types import Model, Tokenizer
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +38,9 @@ def _prompt_length(e: Encoded) -> int:
     return n
 
 
-def cache_keyword(model: Any) -> str:
-    """The keyword a model's forward takes its KV cache by: ``cache`` (transformers 5.x), else ``past_key_values``."""
+def cache_keyword(model: Model) -> str:
+    """The keyword a model's forward takes its KV cache by: ``cache`` (transformers 5.x), else
+    ``past_key_values``."""
     import inspect
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -40,18 +48,9 @@ def cache_keyword(model: Any) -> str:
 
 
 def output_cache(out: Any) -> Any:
-    """The KV cache a forward returned (``out.cache`` in transformers 5.x, ``out.past_key_values`` before)."""
+    """The KV cache a forward returned (``out.cache`` in transformers 5.x,
+    ``out.past_key_values`` before)."""
     return out["cache"] if "cache" in out else out.past_key_values
-
-
-def input_device(model: Any) -> Any:
-    """Where a model's inputs go: its input embedding's device (a ``device_map`` may put the
-    layers elsewhere; its hooks move activations along), the CPU for an offloaded embedding."""
-    try:
-        device = model.get_input_embeddings().weight.device
-    except (AttributeError, NotImplementedError):
-        device = next(model.parameters()).device
-    return device if device.type != "meta" else type(device)("cpu")
 
 
 class ModelScorer(Scorer):
@@ -79,8 +78,8 @@ class ModelScorer(Scorer):
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        model: Model,
+        tokenizer: Tokenizer,
         formatter: PromptFormatter | None = None,
         *,
         batch_size: int = 16,
@@ -90,8 +89,6 @@ class ModelScorer(Scorer):
         share_prompts: bool = True,
         shard: Shard | None = None,
     ) -> None:
-        from obliviate.training.precision import bf16_supported
-
         self.model = model
         self.tokenizer = tokenizer
         self.formatter = formatter or PromptFormatter(tokenizer)
@@ -105,27 +102,32 @@ class ModelScorer(Scorer):
         self.n_scored = 0  # requests scored so far (the evaluation cache's counting test reads it)
         self.n_generated = 0
 
-    def _autocast(self) -> Any:
-        """bf16 autocast with the linear weights cast once per call (:func:`~obliviate.training.precision.inference_autocast`)."""
-        from obliviate.training.precision import inference_autocast
-
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        """bf16 autocast with the linear weights cast once per call
+        (:func:`~obliviate.models.precision.inference_autocast`)."""
         return inference_autocast(self.model, self.device, bool(self.bf16))
 
-    def _logits(self, input_ids: Any, attention_mask: Any) -> Any:
+    def _logits(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Next-token logits for every position; inference-time methods override this."""
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
     @property
     def _pad(self) -> int:
-        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.formatter.end_id
+        return (
+            self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else self.formatter.end_id
+        )
 
     def _mine(self, batch_index: int) -> bool:
-        """Whether this process runs the batch (called before each one, so the thread share is kept up to date)."""
+        """Whether this process runs the batch (called before each one, so the thread share is
+        kept up to date)."""
         share_threads()
         return self.shard is None or self.shard.mine(batch_index)
 
     def _keeps_logits(self) -> bool:
-        """Whether the forward is the plain one (no overridden ``_logits``) and takes ``logits_to_keep``."""
+        """Whether the forward is the plain one (no overridden ``_logits``) and takes
+        ``logits_to_keep``."""
         from obliviate.models.structure import takes_logits_to_keep
 
         return type(self)._logits is ModelScorer._logits and takes_logits_to_keep(self.model)
@@ -134,13 +136,17 @@ class ModelScorer(Scorer):
         """Prompt sharing needs the plain forward and ``logits_to_keep``."""
         return self.share_prompts and self._keeps_logits()
 
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
+    def score(
+        self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False
+    ) -> list[TokenScores]:
         import torch
 
         self.model.eval()
-        stats = [wants_stats(vocab_stats, r) for r in requests]  # the vocabulary moments cost 4 passes over the vocabulary
+        # the vocabulary moments cost 4 passes over the vocabulary
+        stats = [wants_stats(vocab_stats, r) for r in requests]
         encoded = [
-            encode_pair(self.formatter, r.prompt, r.answer, self.max_length, add_end=r.add_end) for r in requests
+            encode_pair(self.formatter, r.prompt, r.answer, self.max_length, add_end=r.add_end)
+            for r in requests
         ]
         results: list[TokenScores | None] = [None] * len(encoded)
         groups: dict[tuple[int, ...], list[int]] = {}
@@ -152,12 +158,18 @@ class ModelScorer(Scorer):
             groups = {p: rows for p, rows in groups.items() if len(rows) > 1}
         shared = {i for rows in groups.values() for i in rows}
         with torch.inference_mode(), self._autocast():
-            self._score_whole(encoded, [i for i in range(len(encoded)) if i not in shared], results, stats)
+            self._score_whole(
+                encoded, [i for i in range(len(encoded)) if i not in shared], results, stats
+            )
             try:
                 self._score_shared(encoded, groups, results, stats)
             except (TypeError, ValueError, AttributeError, NotImplementedError) as e:
                 # A model whose cache cannot be copied or extended this way: score whole sequences.
-                log.warning("scoring shared prompts failed on %s (%s); scoring whole sequences", type(self.model).__name__, e)
+                log.warning(
+                    "scoring shared prompts failed on %s (%s); scoring whole sequences",
+                    type(self.model).__name__,
+                    e,
+                )
                 self.share_prompts = False
                 self._score_whole(encoded, sorted(shared), results, stats)
         if self.shard is not None:  # each process scored its batches: every process gets all
@@ -166,7 +178,9 @@ class ModelScorer(Scorer):
         self.n_scored += len(requests)
         return results  # type: ignore[return-value]
 
-    def _score_whole(self, encoded: list[Encoded], rows: list[int], results: list, stats: list[bool]) -> None:
+    def _score_whole(
+        self, encoded: list[Encoded], rows: list[int], results: list, stats: list[bool]
+    ) -> None:
         """Score each sequence in one forward pass (batches of similar length, right-padded)."""
         order = sorted(rows, key=lambda i: len(encoded[i].input_ids))
         keep = self._keeps_logits()
@@ -180,17 +194,26 @@ class ModelScorer(Scorer):
             # padding: the kept positions are the last ones); prompt positions need no logits.
             if keep:
                 first = max(1, min(_prompt_length(encoded[i]) for i in idx))
-                logits = self.model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.shape[1] - first + 1).logits
+                logits = self.model(
+                    input_ids=ids, attention_mask=mask, logits_to_keep=ids.shape[1] - first + 1
+                ).logits
             else:
                 first, logits = 1, self._logits(ids, mask)
             labels = batch["labels"][:, first:].to(self.device)
             answer = labels != IGNORE_INDEX
-            self._finish(logits[:, :-1][answer], labels[answer], answer.sum(-1).tolist(), idx, results, stats)
+            self._finish(
+                logits[:, :-1][answer], labels[answer], answer.sum(-1).tolist(), idx, results, stats
+            )
 
     def _score_shared(
-        self, encoded: list[Encoded], groups: dict[tuple[int, ...], list[int]], results: list, stats: list[bool]
+        self,
+        encoded: list[Encoded],
+        groups: dict[tuple[int, ...], list[int]],
+        results: list,
+        stats: list[bool],
     ) -> None:
-        """Run each distinct prompt once (left-padded, cached) and its answers on top of its cache."""
+        """Run each distinct prompt once (left-padded, cached) and its answers on
+        top of its cache."""
         import copy
 
         import torch
@@ -204,18 +227,27 @@ class ModelScorer(Scorer):
             mask = batch["attention_mask"].to(self.device)
             position = (mask.cumsum(-1) - 1).clamp_min(0)
             out = self.model(
-                input_ids=batch["input_ids"].to(self.device), attention_mask=mask, position_ids=position,
-                use_cache=True, logits_to_keep=1,
+                input_ids=batch["input_ids"].to(self.device),
+                attention_mask=mask,
+                position_ids=position,
+                use_cache=True,
+                logits_to_keep=1,
             )
             cache, last = output_cache(out), out.logits[:, -1]
             rows = sorted(
                 ((c, i) for c, p in enumerate(chunk) for i in groups[p]),
                 key=lambda r: len(encoded[r[1]].input_ids) - len(chunk[r[0]]),
             )
-            for sub_start in range(0, len(rows), self.batch_size):  # wider answer batches measured slower
+            # wider answer batches measured slower
+            for sub_start in range(0, len(rows), self.batch_size):
                 sub = rows[sub_start : sub_start + self.batch_size]
                 pick = torch.tensor([c for c, _ in sub], device=self.device)
-                answers = [Encoded(encoded[i].input_ids[len(chunk[c]) :], encoded[i].labels[len(chunk[c]) :]) for c, i in sub]
+                answers = [
+                    Encoded(
+                        encoded[i].input_ids[len(chunk[c]) :], encoded[i].labels[len(chunk[c]) :]
+                    )
+                    for c, i in sub
+                ]
                 ab = collate(answers, self._pad, side="right")
                 a_mask = ab["attention_mask"].to(self.device)
                 sub_cache = copy.deepcopy(cache)
@@ -223,18 +255,35 @@ class ModelScorer(Scorer):
                 a_out = self.model(
                     input_ids=ab["input_ids"].to(self.device),
                     attention_mask=torch.cat([mask[pick], a_mask], dim=1),
-                    position_ids=position[pick, -1:] + 1 + torch.arange(a_mask.shape[1], device=self.device),
+                    position_ids=position[pick, -1:]
+                    + 1
+                    + torch.arange(a_mask.shape[1], device=self.device),
                     use_cache=True,
                     **{cache_keyword(self.model): sub_cache},
                 )
-                # Answer token t is predicted at answer position t - 1, the first one at the prompt's end.
+                # Answer token t is predicted at answer position t - 1, the first one
+                # at the prompt's end.
                 predicting = torch.cat([last[pick][:, None], a_out.logits[:, :-1]], dim=1)
                 labels = ab["labels"].to(self.device)
                 answer = labels != IGNORE_INDEX
-                self._finish(predicting[answer], labels[answer], answer.sum(-1).tolist(), [i for _, i in sub], results, stats)
+                self._finish(
+                    predicting[answer],
+                    labels[answer],
+                    answer.sum(-1).tolist(),
+                    [i for _, i in sub],
+                    results,
+                    stats,
+                )
 
     @staticmethod
-    def _finish(logits: Any, tokens: Any, counts: list[int], idx: list[int], results: list, stats: list[bool]) -> None:
+    def _finish(
+        logits: Tensor,
+        tokens: Tensor,
+        counts: list[int],
+        idx: list[int],
+        results: list,
+        stats: list[bool],
+    ) -> None:
         """Turn the logits at a batch's answer positions (rows in ``idx`` order) into TokenScores,
         with the vocabulary moments of the rows whose request asked for them (``stats[row]``)."""
         import numpy as np
@@ -252,7 +301,10 @@ class ModelScorer(Scorer):
             p = sub.exp()
             mean_t = (p * sub).sum(-1)
             var_t = (p * sub.pow(2)).sum(-1) - mean_t.pow(2)
-            mean, var = np.full(len(wanted), np.nan, np.float32), np.full(len(wanted), np.nan, np.float32)
+            mean, var = (
+                np.full(len(wanted), np.nan, np.float32),
+                np.full(len(wanted), np.nan, np.float32),
+            )
             mean[wanted], var[wanted] = mean_t.cpu().numpy(), var_t.clamp_min(0).cpu().numpy()
         at = 0
         for row, n in zip(idx, counts):
@@ -267,7 +319,9 @@ class ModelScorer(Scorer):
                 var=var[cut] if keep else None,
             )
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> list[str]:
         import torch
 
         self.model.eval()
@@ -288,7 +342,9 @@ class ModelScorer(Scorer):
             batch = collate([enc[i] for i in idx], pad, side="left")
             ids = batch["input_ids"].to(self.device)
             with torch.inference_mode(), self._autocast():
-                gen = self._greedy(ids, batch["attention_mask"].to(self.device), max_new_tokens, stop)
+                gen = self._greedy(
+                    ids, batch["attention_mask"].to(self.device), max_new_tokens, stop
+                )
             for row, i in enumerate(idx):
                 text = self.tokenizer.decode(gen[row], skip_special_tokens=True)
                 out[i] = mine[i] = truncate_at_stops(text, stop)
@@ -298,7 +354,9 @@ class ModelScorer(Scorer):
         self.n_generated += len(prompts)
         return out
 
-    def _greedy(self, ids: Any, mask: Any, max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
+    def _greedy(
+        self, ids: Tensor, mask: Tensor, max_new_tokens: int, stop: Sequence[str]
+    ) -> list[list[int]]:
         """Greedy decoding with a KV cache; stops each row at the end token or a stop string."""
         import torch
 
@@ -310,9 +368,17 @@ class ModelScorer(Scorer):
         position = (mask.cumsum(-1) - 1).clamp_min(0)
         past, key = None, cache_keyword(self.model)
         cur_ids, cur_pos = ids, position
-        keep = {"logits_to_keep": 1} if self._keeps_logits() else {}  # only the last position is read
+        # only the last position is read
+        keep = {"logits_to_keep": 1} if self._keeps_logits() else {}
         for _ in range(max_new_tokens):
-            out = self.model(input_ids=cur_ids, attention_mask=mask, position_ids=cur_pos, use_cache=True, **{key: past}, **keep)
+            out = self.model(
+                input_ids=cur_ids,
+                attention_mask=mask,
+                position_ids=cur_pos,
+                use_cache=True,
+                **{key: past},
+                **keep,
+            )
             past = output_cache(out)
             logits = self._adjust_next_logits(out.logits[:, -1].float(), ids, mask, generated)
             nxt = logits.argmax(-1)
@@ -323,16 +389,25 @@ class ModelScorer(Scorer):
                         done[r] = True
                     else:
                         generated[r].append(t)
-                        if stop and any(s in self.tokenizer.decode(generated[r][-8:]) for s in stop):
-                            if truncate_at_stops(self.tokenizer.decode(generated[r]), stop) != self.tokenizer.decode(generated[r]):
+                        if stop and any(
+                            s in self.tokenizer.decode(generated[r][-8:]) for s in stop
+                        ):
+                            if truncate_at_stops(
+                                self.tokenizer.decode(generated[r]), stop
+                            ) != self.tokenizer.decode(generated[r]):
                                 done[r] = True
             if bool(done.all()):
                 break
             cur_ids = nxt[:, None]
-            mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=mask.device)], dim=1)
+            mask = torch.cat(
+                [mask, torch.ones((n, 1), dtype=mask.dtype, device=mask.device)], dim=1
+            )
             cur_pos = cur_pos[:, -1:] + 1
         return generated
 
-    def _adjust_next_logits(self, logits: Any, prompt_ids: Any, mask: Any, generated: list[list[int]]) -> Any:
-        """Hook for inference-time methods that change the next-token distribution (identity here)."""
+    def _adjust_next_logits(
+        self, logits: Tensor, prompt_ids: Tensor, mask: Tensor, generated: list[list[int]]
+    ) -> Tensor:
+        """Hook for inference-time methods that change the next-token
+        distribution (identity here)."""
         return logits

@@ -34,7 +34,8 @@ class Shard:
             dist.barrier()
 
     def gather(self, local: dict[int, Any]) -> dict[int, Any]:
-        """Every process's ``{request index: result}``, merged (a collective: all processes call it)."""
+        """Every process's ``{request index: result}``, merged (a collective: all
+        processes call it)."""
         if self.world == 1:
             return dict(local)
         import torch.distributed as dist

@@ -24,12 +24,17 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from obliviate.errors import ConfigError
 from obliviate.scoring.base import Scorer, ScoreRequest, TokenScores, VocabStats, truncate_at_stops
 from obliviate.scoring.model import ModelScorer
 from obliviate.scoring.shard import launched_processes
+
+if TYPE_CHECKING:
+    from vllm import LLM, SamplingParams
+
+    from obliviate.models.io import LoadedModel
 
 
 def vllm_installed() -> bool:
@@ -40,21 +45,24 @@ def check_vllm_usable() -> None:
     """Raise ConfigError, before any model loads, where ``--eval.backend vllm`` cannot run."""
     if not vllm_installed():
         raise ConfigError(
-            "--eval.backend vllm needs the vllm package (pip install vllm, on a machine with a CUDA GPU); "
-            "or leave --eval.backend at hf"
+            "--eval.backend vllm needs the vllm package (pip install vllm, on a machine with a "
+            "CUDA GPU); or leave --eval.backend at hf"
         )
     import torch
 
     if not torch.cuda.is_available():
-        raise ConfigError("--eval.backend vllm needs a CUDA GPU, and this machine has none; use --eval.backend hf")
+        raise ConfigError(
+            "--eval.backend vllm needs a CUDA GPU, and this machine has none; use --eval.backend hf"
+        )
     if launched_processes() > 1:
         raise ConfigError(
-            "--eval.backend vllm runs in one process (vLLM batches and spreads a model over GPUs itself); "
-            "run the evaluation without accelerate launch, or use --eval.backend hf to shard it over processes"
+            "--eval.backend vllm runs in one process (vLLM batches and spreads a model over "
+            "GPUs itself); run the evaluation without accelerate launch, or use --eval.backend "
+            "hf to shard it over processes"
         )
 
 
-def engine_source(loaded: Any) -> str:
+def engine_source(loaded: LoadedModel) -> str:
     """Where the engine loads ``loaded``'s weights from: its folder, or the hub id it came from."""
     path = getattr(loaded, "path", None)
     source = str(getattr(loaded, "source", "") or "")
@@ -63,13 +71,15 @@ def engine_source(loaded: Any) -> str:
     if "/" in source:  # a hub id (a registered name or an in-memory model has no slash)
         return source
     raise ConfigError(
-        f"the vLLM backend loads a model's weights from its folder, and {source or 'this model'} lives only in "
-        "memory; save it (obliviate.models.io.save_model) and evaluate the folder, or use --eval.backend hf"
+        f"the vLLM backend loads a model's weights from its folder, and {source or 'this model'} "
+        "lives only in memory; save it (obliviate.models.io.save_model) and evaluate the "
+        "folder, or use --eval.backend hf"
     )
 
 
-def build_engine(source: str, *, bf16: bool, gpu_memory: float, seed: int = 0) -> Any:
-    """A vLLM engine over the model at ``source`` (bf16 or fp32 weights, as the scorer's precision)."""
+def build_engine(source: str, *, bf16: bool, gpu_memory: float, seed: int = 0) -> LLM:
+    """A vLLM engine over the model at ``source`` (bf16 or fp32 weights, as the
+    scorer's precision)."""
     from vllm import LLM
 
     return LLM(
@@ -80,7 +90,7 @@ def build_engine(source: str, *, bf16: bool, gpu_memory: float, seed: int = 0) -
     )
 
 
-def sampling_params(**kw: Any) -> Any:
+def sampling_params(**kw: Any) -> SamplingParams:
     """vLLM's SamplingParams (a seam: the CPU test's fake engine takes the keywords as they are)."""
     from vllm import SamplingParams
 
@@ -88,33 +98,50 @@ def sampling_params(**kw: Any) -> Any:
 
 
 class VLLMScorer(Scorer):
-    """Scores with a :class:`ModelScorer`; generates greedily with a vLLM engine over the same model.
+    """Scores with a :class:`ModelScorer`; generates greedily with a vLLM engine
+    over the same model.
 
     Args:
-        scorer: the scorer of the loaded model (its formatter, tokenizer and ``max_length`` are used).
+        scorer: the scorer of the loaded model (its formatter, tokenizer and
+            ``max_length`` are used).
         engine: anything with vLLM's ``LLM.generate(prompts, params, use_tqdm=False)``.
-        params: builds the engine's sampling parameters from keywords (default: :func:`sampling_params`).
+        params: builds the engine's sampling parameters from keywords (default:
+            :func:`sampling_params`).
     """
 
-    def __init__(self, scorer: ModelScorer, engine: Any, params: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self, scorer: ModelScorer, engine: Any, params: Callable[..., Any] | None = None
+    ) -> None:
         self.scorer = scorer
         self.formatter = scorer.formatter
         self.engine = engine
         self.params = params
-        self.bf16 = scorer.bf16  # the precision recorded for the run (the engine is built in the same)
+        # the precision recorded for the run (the engine is built in the same)
+        self.bf16 = scorer.bf16
         self.n_generated = 0
 
-    def score(self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False) -> list[TokenScores]:
+    def score(
+        self, requests: Sequence[ScoreRequest], *, vocab_stats: VocabStats = False
+    ) -> list[TokenScores]:
         return self.scorer.score(requests, vocab_stats=vocab_stats)
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], *, max_new_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> list[str]:
         if not prompts:
             return []
         tokenizer = self.scorer.tokenizer
         ends = sorted({self.formatter.end_id, tokenizer.eos_token_id} - {None})
-        inputs = [{"prompt_token_ids": self.formatter.prompt_ids(p)[-self.scorer.max_length :]} for p in prompts]
+        inputs = [
+            {"prompt_token_ids": self.formatter.prompt_ids(p)[-self.scorer.max_length :]}
+            for p in prompts
+        ]
         params = (self.params or sampling_params)(
-            n=1, temperature=0.0, max_tokens=max_new_tokens, stop=list(stop) or None, stop_token_ids=ends,
+            n=1,
+            temperature=0.0,
+            max_tokens=max_new_tokens,
+            stop=list(stop) or None,
+            stop_token_ids=ends,
         )
         outputs = self.engine.generate(inputs, params, use_tqdm=False)
         if len(outputs) != len(prompts):
@@ -122,13 +149,18 @@ class VLLMScorer(Scorer):
         texts = []
         for out in outputs:
             ids = list(out.outputs[0].token_ids)
-            cut = next((j for j, t in enumerate(ids) if t in ends), len(ids))  # the end token is not answer text
-            texts.append(truncate_at_stops(tokenizer.decode(ids[:cut], skip_special_tokens=True), stop))
+            # the end token is not answer text
+            cut = next((j for j, t in enumerate(ids) if t in ends), len(ids))
+            texts.append(
+                truncate_at_stops(tokenizer.decode(ids[:cut], skip_special_tokens=True), stop)
+            )
         self.n_generated += len(prompts)
         return texts
 
 
-def with_backend(scorer: Scorer, loaded: Any, backend: str, gpu_memory: float) -> Scorer:
+def with_backend(
+    scorer: Scorer, loaded: LoadedModel | None, backend: str, gpu_memory: float
+) -> Scorer:
     """``scorer`` generating with ``backend``: as it is for ``hf``; for ``vllm``, a VLLMScorer whose
     engine loads ``loaded``'s weights from its folder (only a plain model's scorer can hand its
     generation over: an inference-time method's changes the distribution itself)."""
@@ -136,7 +168,10 @@ def with_backend(scorer: Scorer, loaded: Any, backend: str, gpu_memory: float) -
         return scorer
     if loaded is None or type(scorer) is not ModelScorer:
         raise ConfigError(
-            f"--eval.backend {backend} generates with a model's own weights, and {type(scorer).__name__} "
-            "generates itself (an inference-time method or a guard): use --eval.backend hf"
+            f"--eval.backend {backend} generates with a model's own weights, and "
+            f"{type(scorer).__name__} generates itself (an inference-time method or a "
+            "guard): use --eval.backend hf"
         )
-    return VLLMScorer(scorer, build_engine(engine_source(loaded), bf16=bool(scorer.bf16), gpu_memory=gpu_memory))
+    return VLLMScorer(
+        scorer, build_engine(engine_source(loaded), bf16=bool(scorer.bf16), gpu_memory=gpu_memory)
+    )

@@ -20,20 +20,28 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
+
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
 MAX_EAGER_LENGTH = 256
-"""Longest training sequence (``train.max_length``) for which the CPU trains with eager attention."""
+"""Longest training sequence (``train.max_length``) for which the CPU trains
+with eager attention."""
 
 
-def _switchable(model: Any) -> Any:
+def _switchable(model: Model) -> Model | None:
     """The transformers model whose attention implementation can be set at run time, or None."""
     inner = getattr(model, "module", model)  # a DDP-style wrapper
     base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner  # a PEFT model
     config = getattr(base, "config", None)
-    if getattr(config, "_attn_implementation", None) != "sdpa" or not hasattr(base, "set_attn_implementation"):
+    if getattr(config, "_attn_implementation", None) != "sdpa" or not hasattr(
+        base, "set_attn_implementation"
+    ):
         return None
     can = getattr(base, "_can_set_attn_implementation", None)
     try:
@@ -43,7 +51,9 @@ def _switchable(model: Any) -> Any:
 
 
 @contextlib.contextmanager
-def training_attention(model: Any, device: Any, max_length: int, bf16: bool) -> Iterator[str | None]:
+def training_attention(
+    model: Model, device: torch.device | str, max_length: int, bf16: bool
+) -> Iterator[str | None]:
     """Within the context, ``model`` attends with ``eager`` where that is faster (see the module:
     the CPU, bf16 autocast, ``max_length`` up to :data:`MAX_EAGER_LENGTH`); yields the
     implementation switched to (None: unchanged). The model's own is restored on exit."""

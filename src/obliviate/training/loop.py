@@ -21,14 +21,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from obliviate.errors import ConfigError
+from obliviate.models.precision import BF16Setting, bf16_autocast, resolve_bf16
 from obliviate.runtime import share_threads
 from obliviate.training.attention import training_attention
 from obliviate.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from obliviate.training.precision import BF16Setting, bf16_autocast, resolve_bf16
 from obliviate.training.progress import Progress
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    import torch
+    from accelerate import Accelerator
+    from torch import Tensor
+    from torch.optim.lr_scheduler import LRScheduler
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +44,7 @@ log = logging.getLogger(__name__)
 class LossOutput:
     """What a method's loss returns: the scalar to minimise and named floats to log."""
 
-    loss: Any
+    loss: Tensor
     logs: dict[str, float] = field(default_factory=dict)
 
 
@@ -157,7 +164,7 @@ def epoch_view(items: Sequence[Any], epoch: int) -> Sequence[Any]:
     return at_epoch(epoch) if at_epoch is not None else items
 
 
-def make_adamw(groups: list[dict[str, Any]], lr: float) -> Any:
+def make_adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
     """AdamW, fused where torch has a fused kernel for the parameters' device and dtype.
 
     On a 2-core CPU the fused step of SmolLM2-135M takes 0.15 s against 0.41 s for the default
@@ -180,19 +187,19 @@ def plan_steps(n_items: int, cfg: TrainConfig) -> int:
 
 
 def train(
-    model: Any,
-    loss_fn: Callable[[Any, Any], LossOutput],
+    model: Model,
+    loss_fn: Callable[[Model, Any], LossOutput],
     items: Sequence[Any],
     collate_fn: Callable[[list[Any]], Any],
     cfg: TrainConfig,
     *,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
-    grad_hook: Callable[[Any], None] | None = None,
+    grad_hook: Callable[[Model], None] | None = None,
     stop_rule: Callable[[dict[str, float]], str | None] | None = None,
     progress: bool = True,
     description: str = "training",
-    accelerator: Any = None,
+    accelerator: Accelerator | None = None,
     lengths: Sequence[int] | None = None,
     final_checkpoint: bool = True,
 ) -> TrainResult:
@@ -232,14 +239,17 @@ def train(
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
     if acc.distributed_type.name in ("FSDP", "DEEPSPEED"):
         raise ConfigError(
-            f"training under accelerate's {acc.distributed_type.name} is not supported yet: the sharded weights would "
-            "need gathering before the divergence guard and the save; launch data-parallel (accelerate launch "
-            "--multi_gpu) or train LoRA adapters (--lora.enabled true) on a model too large for one GPU"
+            f"training under accelerate's {acc.distributed_type.name} is not supported yet: the "
+            "sharded weights would need gathering before the divergence guard and the save; "
+            "launch data-parallel (accelerate launch --multi_gpu) or train LoRA adapters "
+            "(--lora.enabled true) on a model too large for one GPU"
         )
     autocast = bf16_autocast(acc.device, use_bf16)
     world, rank = acc.num_processes, acc.process_index
     if cfg.batch_size % world:
-        raise ConfigError(f"train.batch_size {cfg.batch_size} must be divisible by the {world} processes")
+        raise ConfigError(
+            f"train.batch_size {cfg.batch_size} must be divisible by the {world} processes"
+        )
     seed_everything(cfg.seed)
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -247,22 +257,29 @@ def train(
         raise ConfigError("the model has no trainable parameters")
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     optimizer = make_adamw(groups, cfg.lr)
     total_steps = plan_steps(len(items), cfg)
     warmup = int(cfg.warmup * total_steps) if cfg.warmup < 1 else int(cfg.warmup)
     sched_name = {"constant": "constant_with_warmup"}.get(cfg.schedule, cfg.schedule)
-    scheduler = get_scheduler(sched_name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+    scheduler = get_scheduler(
+        sched_name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps
+    )
     model.train()
     model, optimizer = acc.prepare(model, optimizer)
-    params = [p for p in model.parameters() if p.requires_grad]  # the parameters the wrapped model trains
+    # the parameters the wrapped model trains
+    params = [p for p in model.parameters() if p.requires_grad]
 
     state: dict[str, Any] = {"step": 0, "log": []}
     if resume and has_checkpoint(checkpoint_dir):
         state = load_checkpoint(checkpoint_dir, acc.unwrap_model(model), optimizer, scheduler)
         log.info("resumed from %s at step %d", checkpoint_dir, state["step"])
     micro = _micro_batches(len(items), cfg, total_steps * cfg.grad_accum, lengths)
-    last_good = [torch.empty_like(p) for p in params]  # the weights before each update (restored if it blows up)
+    # the weights before each update (restored if it blows up)
+    last_good = [torch.empty_like(p) for p in params]
     view, view_epoch = items, -1  # the items of the current epoch (see epoch_view)
     history: list[dict[str, float]] = state["log"]
     step = state["step"]
@@ -271,9 +288,12 @@ def train(
     bar = Progress(progress and acc.is_main_process, description, total_steps, step)
     scope = contextlib.ExitStack()
     try:
-        switched = scope.enter_context(training_attention(model, acc.device, cfg.max_length, use_bf16))
+        switched = scope.enter_context(
+            training_attention(model, acc.device, cfg.max_length, use_bf16)
+        )
         while step < total_steps:
-            share_threads()  # a fair share of the cores beside other obliviate processes (obliviate.runtime)
+            # a fair share of the cores beside other obliviate processes (obliviate.runtime)
+            share_threads()
             optimizer.zero_grad(set_to_none=True)
             logs_acc: dict[str, float] = {}
             finite = True
@@ -291,30 +311,41 @@ def train(
                     logs_acc["loss"] = float(out.loss.detach())
                     break
                 acc.backward(loss)
-                logs_acc["loss"] = logs_acc.get("loss", 0.0) + float(out.loss.detach()) / cfg.grad_accum
+                logs_acc["loss"] = (
+                    logs_acc.get("loss", 0.0) + float(out.loss.detach()) / cfg.grad_accum
+                )
                 for key, v in out.logs.items():
                     logs_acc[key] = logs_acc.get(key, 0.0) + float(v) / cfg.grad_accum
             if finite:
                 if grad_hook is not None:
                     grad_hook(acc.unwrap_model(model))
-                norm = acc.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
+                norm = acc.clip_grad_norm_(
+                    params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
+                )
                 finite = bool(torch.isfinite(torch.as_tensor(norm)))
                 logs_acc["grad_norm"] = float(norm)
             if not finite:
                 optimizer.zero_grad(set_to_none=True)
-                stopped = f"diverged: non-finite loss or gradient at step {step + 1} (loss={logs_acc.get('loss')}); the weights are those of step {step}"
+                stopped = (
+                    f"diverged: non-finite loss or gradient at step {step + 1} "
+                    f"(loss={logs_acc.get('loss')}); the weights are those of step {step}"
+                )
                 log.error(stopped)
                 break
             with torch.no_grad():
                 for kept, p in zip(last_good, params):
                     kept.copy_(p.detach())
             optimizer.step()
-            if not weights_finite(params):  # e.g. an absurd learning rate: keep the weights of the last good step
+            # e.g. an absurd learning rate: keep the weights of the last good step
+            if not weights_finite(params):
                 with torch.no_grad():
                     for kept, p in zip(last_good, params):
                         p.copy_(kept)
-                stopped = (f"diverged: the update of step {step + 1} made the weights non-finite or absurdly large "
-                           f"(loss={logs_acc.get('loss')}); the weights are those of step {step}")
+                stopped = (
+                    f"diverged: the update of step {step + 1} made the weights "
+                    f"non-finite or absurdly large (loss={logs_acc.get('loss')}); the "
+                    f"weights are those of step {step}"
+                )
                 log.error(stopped)
                 break
             scheduler.step()
@@ -324,7 +355,12 @@ def train(
                 logs_acc = _mean_across(acc, logs_acc)
             history.append(logs_acc)
             bar.update(step, logs_acc["loss"])
-            if checkpoint_dir is not None and cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
+            if (
+                checkpoint_dir is not None
+                and cfg.save_every
+                and step % cfg.save_every == 0
+                and step < total_steps
+            ):
                 _save(acc, checkpoint_dir, model, optimizer, scheduler, step, history)
             if stop_rule is not None:
                 message = stop_rule(logs_acc)
@@ -341,18 +377,29 @@ def train(
     return TrainResult(history, step, time.perf_counter() - start, stopped, use_bf16, switched)
 
 
-def weights_finite(params: Sequence[Any]) -> bool:
-    """Whether every weight is finite and no tensor's L2 norm overflows its dtype (weights near 1e19+)."""
+def weights_finite(params: Sequence[Tensor]) -> bool:
+    """Whether every weight is finite and no tensor's L2 norm overflows its dtype
+    (weights near 1e19+)."""
     import torch
 
     with torch.no_grad():
         return all(bool(torch.isfinite(torch.linalg.vector_norm(p.detach()))) for p in params)
 
 
-def _save(acc: Any, directory: Path, model: Any, optimizer: Any, scheduler: Any, step: int, history: list) -> None:
+def _save(
+    acc: Accelerator,
+    directory: Path,
+    model: Model,
+    optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler,
+    step: int,
+    history: list,
+) -> None:
     acc.wait_for_everyone()
     if acc.is_main_process:
-        save_checkpoint(directory, acc.unwrap_model(model), optimizer, scheduler, {"step": step, "log": history})
+        save_checkpoint(
+            directory, acc.unwrap_model(model), optimizer, scheduler, {"step": step, "log": history}
+        )
     acc.wait_for_everyone()
 
 
@@ -366,7 +413,7 @@ def _to_device(batch: Any, device: Any) -> Any:
     return batch
 
 
-def _mean_across(acc: Any, logs: dict[str, float]) -> dict[str, float]:
+def _mean_across(acc: Accelerator, logs: dict[str, float]) -> dict[str, float]:
     import torch
 
     keys = sorted(logs)

@@ -19,7 +19,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    from torch import Tensor
+    from torch.nn import Module
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +39,14 @@ MAX_BYTES = 2 << 30
 class _Reached(Exception):
     """Raised by the hook on block ``n`` to stop the forward pass once its input is known."""
 
-    def __init__(self, hidden: Any) -> None:
+    def __init__(self, hidden: Tensor) -> None:
         super().__init__()
         self.hidden = hidden
 
 
-def has_active_dropout(model: Any) -> bool:
-    """Whether any dropout of the model draws (an ``nn.Dropout`` or an attention dropout above 0)."""
+def has_active_dropout(model: Model) -> bool:
+    """Whether any dropout of the model draws (an ``nn.Dropout`` or an attention
+    dropout above 0)."""
     import torch
 
     for module in model.modules():
@@ -51,12 +58,20 @@ def has_active_dropout(model: Any) -> bool:
     config = getattr(model, "config", None)
     return any(
         isinstance(getattr(config, name, 0.0), int | float) and getattr(config, name, 0.0) > 0
-        for name in ("attention_dropout", "hidden_dropout", "dropout", "attn_pdrop", "resid_pdrop", "embd_pdrop")
+        for name in (
+            "attention_dropout",
+            "hidden_dropout",
+            "dropout",
+            "attn_pdrop",
+            "resid_pdrop",
+            "embd_pdrop",
+        )
     )
 
 
-def frozen_prefix_blocks(model: Any, n: int) -> int:
-    """``n`` when the embedding and the lowest ``n`` blocks are fixed and nothing draws dropout, else 0."""
+def frozen_prefix_blocks(model: Model, n: int) -> int:
+    """``n`` when the embedding and the lowest ``n`` blocks are fixed and nothing
+    draws dropout, else 0."""
     from obliviate.models.structure import decoder_blocks
 
     if n <= 0:
@@ -80,62 +95,84 @@ class FrozenPrefix:
     Args:
         n: how many of the lowest decoder blocks are fixed (see :func:`frozen_prefix_blocks`).
         bf16: compute the states under bf16 autocast, as the training that reads them runs.
-        max_length: the training's ``train.max_length`` (it picks the attention kernel, as in training).
+        max_length: the training's ``train.max_length`` (it picks the attention
+            kernel, as in training).
         batch_size: examples per forward pass when computing.
     """
 
     def __init__(self, n: int, *, bf16: bool, max_length: int, batch_size: int = 16) -> None:
         self.n = n
         self.bf16 = bf16
-        self.max_length = max_length  # the training's train.max_length: the same attention kernel (training.attention)
+        # the training's train.max_length: the same attention kernel (training.attention)
+        self.max_length = max_length
         self.batch_size = batch_size
-        self.states: dict[tuple[int, ...], Any] = {}  # input ids -> [tokens, hidden] float32
+        self.states: dict[tuple[int, ...], Tensor] = {}  # input ids -> [tokens, hidden] float32
         self.nbytes = 0
-        self.tuple_output = False  # the blocks return a tuple (transformers 4.x) rather than the tensor
+        # the blocks return a tuple (transformers 4.x) rather than the tensor
+        self.tuple_output = False
 
-    def attach(self, model: Any, items: Sequence[dict[str, Any]], pad_id: int) -> list[dict[str, Any]] | None:
+    def attach(
+        self, model: Model, items: Sequence[dict[str, Any]], pad_id: int
+    ) -> list[dict[str, Any]] | None:
         """``items`` with each one's states under :data:`PREFIX_KEY` (computed where missing), or
         None when they would pass :data:`MAX_BYTES` (train on the plain items then)."""
         missing = {tuple(it["forget"].input_ids) for it in items} - set(self.states)
-        hidden = int(getattr(model.config, "hidden_size", 0) or model.get_input_embeddings().weight.shape[1])
+        hidden = int(
+            getattr(model.config, "hidden_size", 0) or model.get_input_embeddings().weight.shape[1]
+        )
         need = self.nbytes + sum(len(ids) for ids in missing) * hidden * 4
         if need > MAX_BYTES:
-            log.info("not caching the frozen blocks' outputs (%.1f GiB > %.1f GiB)", need / 2**30, MAX_BYTES / 2**30)
+            log.info(
+                "not caching the frozen blocks' outputs (%.1f GiB > %.1f GiB)",
+                need / 2**30,
+                MAX_BYTES / 2**30,
+            )
             return None
         self._compute(model, sorted(missing, key=len), pad_id)
         return [{**it, PREFIX_KEY: self.states[tuple(it["forget"].input_ids)]} for it in items]
 
-    def _compute(self, model: Any, sequences: list[tuple[int, ...]], pad_id: int) -> None:
+    def _compute(self, model: Model, sequences: list[tuple[int, ...]], pad_id: int) -> None:
         import torch
 
         from obliviate.data.formatting import Encoded, collate
+        from obliviate.models.precision import bf16_autocast, input_device
         from obliviate.models.structure import decoder_blocks
-        from obliviate.scoring.model import input_device
         from obliviate.training.attention import training_attention
-        from obliviate.training.precision import bf16_autocast
 
         if not sequences:
             return
         device = input_device(model)
 
-        def stop(module: Any, args: tuple, kwargs: dict) -> None:
+        def stop(module: Module, args: tuple, kwargs: dict) -> None:
             raise _Reached(args[0] if args else kwargs["hidden_states"])
 
-        def shape(module: Any, args: tuple, output: Any) -> None:
+        def shape(module: Module, args: tuple, output: object) -> None:
             self.tuple_output = isinstance(output, tuple)
 
         blocks = decoder_blocks(model)
-        hooks = [blocks[self.n].register_forward_pre_hook(stop, with_kwargs=True), blocks[self.n - 1].register_forward_hook(shape)]
+        hooks = [
+            blocks[self.n].register_forward_pre_hook(stop, with_kwargs=True),
+            blocks[self.n - 1].register_forward_hook(shape),
+        ]
         was_training = model.training
         model.eval()  # no dropout is active (frozen_prefix_blocks), so eval and train agree
         try:
-            with torch.no_grad(), bf16_autocast(device, self.bf16), training_attention(model, device, self.max_length, self.bf16):
+            with (
+                torch.no_grad(),
+                bf16_autocast(device, self.bf16),
+                training_attention(model, device, self.max_length, self.bf16),
+            ):
                 for start in range(0, len(sequences), self.batch_size):
                     chunk = sequences[start : start + self.batch_size]
-                    batch = collate([Encoded(list(s), list(s)) for s in chunk], pad_id, side="right")
+                    batch = collate(
+                        [Encoded(list(s), list(s)) for s in chunk], pad_id, side="right"
+                    )
                     try:
-                        model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                              use_cache=False)
+                        model(
+                            input_ids=batch["input_ids"].to(device),
+                            attention_mask=batch["attention_mask"].to(device),
+                            use_cache=False,
+                        )
                     except _Reached as reached:
                         hidden = reached.hidden.float().cpu()
                     else:  # pragma: no cover - the hook always fires on a model with block n
@@ -148,9 +185,11 @@ class FrozenPrefix:
                 hook.remove()
             model.train(was_training)
 
-    def collate(self, base: Callable[[list[Any]], dict[str, Any]]) -> Callable[[list[Any]], dict[str, Any]]:
-        """``base`` (the plain collate) plus ``batch["forget"]["inputs_embeds"]``, right-padded with zeros
-        (padding positions are masked, as their input ids were)."""
+    def collate(
+        self, base: Callable[[list[Any]], dict[str, Any]]
+    ) -> Callable[[list[Any]], dict[str, Any]]:
+        """``base`` (the plain collate) plus ``batch["forget"]["inputs_embeds"]``, right-padded with
+        zeros (padding positions are masked, as their input ids were)."""
         import torch
 
         def collate_items(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -166,7 +205,7 @@ class FrozenPrefix:
         return collate_items
 
     @contextlib.contextmanager
-    def skipping(self, model: Any) -> Iterator[None]:
+    def skipping(self, model: Model) -> Iterator[None]:
         """Within the context the lowest ``n`` blocks return their input unchanged (their weights,
         names and state stay; only their forward is bypassed), so a forward from ``inputs_embeds``
         runs the upper blocks alone."""
@@ -183,11 +222,12 @@ class FrozenPrefix:
                 del block.forward
 
 
-def _pass_through(hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
+def _pass_through(hidden_states: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     """A decoder block's forward that leaves the hidden states as they are."""
     return hidden_states
 
 
-def _pass_tuple(hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
-    """The same, for blocks that return ``(hidden_states, ...)`` (transformers 4.x, without a cache)."""
+def _pass_tuple(hidden_states: Tensor, *args: Any, **kwargs: Any) -> tuple[Tensor]:
+    """The same, for blocks that return ``(hidden_states, ...)`` (transformers 4.x,
+    without a cache)."""
     return (hidden_states,)

@@ -1,20 +1,33 @@
-"""bf16 autocast: the setting, hardware detection, and the one autocast context."""
+"""bf16 autocast and device placement: the setting, hardware detection, the one autocast context,
+and where a model's inputs go.
+
+It sits below training and scoring (both use it), so neither has to import the other.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+from obliviate.types import Model
+
+if TYPE_CHECKING:
+    import torch
 
 BF16Setting = Literal["auto", "on", "off"]
 """When to run under bf16 autocast: where the hardware is fast at it, always, or never."""
 
 
-def bf16_supported(device: Any = None) -> bool:
-    """Whether bf16 autocast is fast on this device (CUDA with bf16, or a CPU with AVX-512 bf16/AMX)."""
+def bf16_supported(device: torch.device | str | None = None) -> bool:
+    """Whether bf16 autocast is fast on this device (CUDA with bf16, or a CPU with AVX-512
+    bf16/AMX)."""
     import torch
 
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device is not None:
+        dev = torch.device(device)
+    else:
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if dev.type == "cpu":
@@ -24,14 +37,16 @@ def bf16_supported(device: Any = None) -> bool:
     return False
 
 
-def resolve_bf16(setting: str, device: Any = None) -> bool:
+def resolve_bf16(setting: str, device: torch.device | str | None = None) -> bool:
     """Turn a ``"auto" | "on" | "off"`` setting into a decision."""
     if setting == "auto":
         return bf16_supported(device)
     return setting == "on"
 
 
-def bf16_autocast(device: Any, enabled: bool = True) -> Any:
+def bf16_autocast(
+    device: torch.device | str, enabled: bool = True
+) -> contextlib.AbstractContextManager[object]:
     """The bf16 autocast context for ``device`` (a device, its name or type); a no-op if disabled.
 
     The one place obliviate builds an autocast, so training, reference caches, scoring and
@@ -44,7 +59,9 @@ def bf16_autocast(device: Any, enabled: bool = True) -> Any:
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
-def inference_autocast(model: Any, device: Any, enabled: bool = True) -> Any:
+def inference_autocast(
+    model: Model, device: torch.device | str, enabled: bool = True
+) -> contextlib.AbstractContextManager[object]:
     """bf16 autocast for inference, with the linear layers' fp32 weights cast to bf16 once.
 
     Under autocast every ``nn.Linear`` casts its fp32 weight (and bias) to bf16 on each call, and
@@ -62,7 +79,9 @@ def inference_autocast(model: Any, device: Any, enabled: bool = True) -> Any:
 
 
 @contextlib.contextmanager
-def bf16_linear_weights(model: Any, trainable: bool = False) -> Iterator[dict[int, Any]]:
+def bf16_linear_weights(
+    model: Model, trainable: bool = False
+) -> Iterator[dict[int, torch.nn.Parameter]]:
     """Give each ``nn.Linear`` of ``model`` a bf16 copy of its fp32 weight and bias for the context.
 
     The copy is cast by the rule autocast uses (round to nearest), so under bf16 autocast the
@@ -82,21 +101,37 @@ def bf16_linear_weights(model: Any, trainable: bool = False) -> Iterator[dict[in
     """
     import torch
 
-    saved: list[tuple[Any, str, Any]] = []
-    casts: dict[int, Any] = {}  # one bf16 copy per fp32 tensor, however many layers share it
+    saved: list[tuple[torch.nn.Module, str, torch.nn.Parameter]] = []
+    # one bf16 copy per fp32 tensor, however many layers share it
+    casts: dict[int, torch.nn.Parameter] = {}
     try:
         for module in model.modules():
             if not isinstance(module, torch.nn.Linear):
                 continue
             for name in ("weight", "bias"):
                 p = module._parameters.get(name)
-                if type(p) is not torch.nn.Parameter or p.dtype != torch.float32 or p.device.type == "meta":
+                if (
+                    type(p) is not torch.nn.Parameter
+                    or p.dtype != torch.float32
+                    or p.device.type == "meta"
+                ):
                     continue
                 if id(p) not in casts:
-                    casts[id(p)] = torch.nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=trainable)
+                    copy = p.detach().to(torch.bfloat16)
+                    casts[id(p)] = torch.nn.Parameter(copy, requires_grad=trainable)
                 saved.append((module, name, p))
                 module._parameters[name] = casts[id(p)]
         yield casts
     finally:
         for module, name, p in reversed(saved):
             module._parameters[name] = p
+
+
+def input_device(model: Model) -> torch.device:
+    """Where a model's inputs go: its input embedding's device (a ``device_map`` may put the
+    layers elsewhere; its hooks move activations along), the CPU for an offloaded embedding."""
+    try:
+        device = model.get_input_embeddings().weight.device
+    except (AttributeError, NotImplementedError):
+        device = next(model.parameters()).device
+    return device if device.type != "meta" else type(device)("cpu")
