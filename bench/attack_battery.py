@@ -25,7 +25,7 @@ from pathlib import Path
 def ensure_run(demo: Path, method: str) -> Path:
     """The demo's run of ``method``, unlearned and evaluated first when it has none."""
     import obliviate as ob
-    from obliviate.demo import DEMO_METHOD, DEMO_TRAIN
+    from obliviate.runs.demo import DEMO_METHOD, DEMO_TRAIN
 
     run_dir = demo / "runs" / method
     if (run_dir / "run.json").is_file() and json.loads((run_dir / "run.json").read_text()).get("metrics"):

@@ -16,10 +16,10 @@ from pathlib import Path
 
 def main() -> None:
     from obliviate.data.task import UnlearningTask
-    from obliviate.demo import PROFILES
-    from obliviate.evaluation import evaluate
+    from obliviate.evaluation import run_metrics
     from obliviate.metrics.base import EvalOptions
     from obliviate.models.io import load_model
+    from obliviate.runs.demo import PROFILES
 
     ap = argparse.ArgumentParser()
     ap.add_argument("prep", type=Path)
@@ -30,7 +30,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for role in ("retain", "target"):
             t0 = time.perf_counter()
-            res = evaluate(
+            res = run_metrics(
                 load_model(args.prep / role), task, out=Path(tmp) / role, options=options,
                 reference=None if role == "retain" else Path(tmp) / "retain",
             )

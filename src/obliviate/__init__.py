@@ -5,16 +5,14 @@
 
 The public names are imported on first use (PEP 562), so ``obliviate --help`` and ``obliviate ls``
 start without loading torch. ``ob.report``, ``ob.prepare`` and ``ob.demo`` are the API's functions
-even after the same-named submodules are imported (reach those with ``from obliviate.report import
-make_report`` or ``importlib.import_module("obliviate.report")``).
+even after the same-named submodules are imported (reach those with ``from obliviate.reporting import
+make_report`` or ``importlib.import_module("obliviate.reporting")``).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import sys
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -73,29 +71,12 @@ if TYPE_CHECKING:
     from obliviate.runs import Run  # noqa: F401
 
 
-class _Package(ModuleType):
-    """This package's module type: a submodule import does not replace a public function of its name.
-
-    Importing ``obliviate.report`` would otherwise set ``obliviate.report`` to the module, and
-    ``ob.report(...)`` would stop being the function the API promises.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, ModuleType) and _PUBLIC.get(name) == "obliviate.api":
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
 def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'obliviate' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
-    if not isinstance(value, ModuleType):
-        globals()[name] = value
+    globals()[name] = value
     return value
 
 

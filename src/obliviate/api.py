@@ -168,10 +168,10 @@ def report(
 ) -> dict[str, Path]:
     """Write one self-contained HTML report (with .json and .csv beside it) comparing runs.
 
-    Options are those of :func:`obliviate.report.make_report` (``target``, ``retain``,
+    Options are those of :func:`obliviate.reporting.make_report` (``target``, ``retain``,
     ``benchmark``, ``title``, ...). Returns the written files by kind.
     """
-    from obliviate.report import make_report
+    from obliviate.reporting import make_report
 
     if isinstance(runs, str | os.PathLike):
         runs = [runs]  # one run folder, not a sequence of characters
@@ -195,8 +195,8 @@ def prepare(
     "benchmark": {"n_people": 18}, "rehearsal": 0}``; ``config`` a YAML file under it. Returns the
     summary that ``out/prepare.json`` records.
     """
-    from obliviate.prepare import prepare as run_prepare
-    from obliviate.prepare import prepare_config
+    from obliviate.runs.prepare import prepare as run_prepare
+    from obliviate.runs.prepare import prepare_config
 
     settings = prepare_config(model, benchmark, options, config)
     return run_prepare(benchmark, model, out, settings, resume=resume, overwrite=overwrite, progress=progress)
@@ -215,7 +215,7 @@ def demo(
 
     Returns the report's path, the run folders and the stage timings.
     """
-    from obliviate.demo import DemoConfig, run_demo
+    from obliviate.runs.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(methods=tuple(methods), forget=forget, profile=profile, model=model,
                      method_options=dict(method_options or {}))

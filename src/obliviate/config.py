@@ -98,10 +98,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
-def build(cls: type, data: dict[str, Any] | None = None, where: str = "") -> Any:
+def build(cls: type, data: dict[str, Any] | None = None, where: str = "", owner: str = "") -> Any:
     """Build dataclass ``cls`` from a mapping, checking every key and type.
 
     Nested dataclass fields accept nested mappings. Raises ConfigError naming the dotted key.
+    ``owner`` names what the options belong to (``"method ga"``) in the message given when ``cls``
+    has no options at all.
     """
     data = dict(data or {})
     hints = typing.get_type_hints(cls)
@@ -110,6 +112,11 @@ def build(cls: type, data: dict[str, Any] | None = None, where: str = "") -> Any
     if unknown:
         key = unknown[0]
         full = f"{where}.{key}" if where else key
+        if not fields:
+            raise ConfigError(
+                f"unknown option {full!r}: {owner or where or cls.__name__} takes no options of "
+                f"its own; remove --{full}"
+            )
         raise ConfigError(
             f"unknown option {full!r}.{suggest(key, list(fields))} "
             f"Valid options{' of ' + where if where else ''}: {', '.join(fields)}."

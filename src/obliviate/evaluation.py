@@ -31,7 +31,7 @@ from obliviate.metrics.base import (
     group_generations,
 )
 from obliviate.models.io import LoadedModel, placement
-from obliviate.record import Recorder, Results, load_reference, load_run, run_file
+from obliviate.record import Recorder, Results, RunRecord, load_reference, read_run, run_file
 from obliviate.record.identity import check_same_evaluation, evaluation_identity
 from obliviate.record.store import merge_metrics, metric_entry
 from obliviate.scoring import CachedScorer, ModelScorer, Scorer, scorer_precision
@@ -84,9 +84,18 @@ def plan_keys(task: UnlearningTask, plan: str | Sequence[str] | None) -> tuple[s
     return spec.name, list(spec.plan) + mcq
 
 
-def _select(keys: list[str], selectors: Iterable[str], task: UnlearningTask) -> list[str]:
-    """The keys picked by ``--metrics``: full keys (``forget/rouge``) or names (``rouge``)."""
+def _select(
+    keys: list[str], selectors: Iterable[str], task: UnlearningTask
+) -> tuple[list[str], set[str], dict[str, list[str]]]:
+    """The keys picked by ``--metrics``: full keys (``forget/rouge``) or names (``rouge``).
+
+    Returns the chosen keys, the ones that must run (a full key, or the name of a metric without
+    a split), and for each name given without a split the plan keys it picked: like the plan
+    itself, such a name skips the splits the task lacks, and fails only when none can run.
+    """
     chosen: list[str] = []
+    required: set[str] = set()
+    by_name: dict[str, list[str]] = {}
     for sel in (s.strip() for s in selectors):
         if not sel:
             continue
@@ -95,6 +104,7 @@ def _select(keys: list[str], selectors: Iterable[str], task: UnlearningTask) -> 
         if split is not None:
             task.split(split)  # a clear error listing the splits
             chosen.append(f"{split}/{canonical}")
+            required.add(chosen[-1])
             continue
         matches = [k for k in keys if parse_key(k)[1] == canonical]
         if not matches and not METRICS.get(canonical).takes_split:
@@ -104,27 +114,35 @@ def _select(keys: list[str], selectors: Iterable[str], task: UnlearningTask) -> 
                 f"metric {canonical!r} is not in this plan; name its split, e.g. forget/{canonical} "
                 f"(splits: {', '.join(task.all_splits())})"
             )
+        if any(parse_key(k)[0] is not None for k in matches):
+            by_name.setdefault(sel, []).extend(matches)
+        else:
+            required.update(matches)
         chosen.extend(matches)
-    return chosen
+    return chosen, required, by_name
 
 
 def _check_reference_identity(task: UnlearningTask, reference: Mapping[str, Any]) -> None:
-    """Refuse a reference evaluated on another benchmark: by the content of its forget, retain and holdout
-    sets when it recorded it (evaluation-only splits may differ), else by name."""
-    info = reference.get("eval", {})
-    theirs = (info.get("identity") or {}).get("core") if isinstance(info.get("identity"), Mapping) else None
-    if isinstance(theirs, str) and len(theirs) == 64 and theirs != task.fingerprint(CORE_SPLITS):
-        raise ConfigError(
-            f"the reference was evaluated on another benchmark than this run's {task.name!r} (same name, other "
-            "content: another seed, size or split); evaluate the retain-only model on the same prepared benchmark"
-        )
-    for field, ours in (("benchmark", task.name), ("benchmark_version", task.version)):
-        theirs = info.get(field)
-        if theirs is not None and ours and theirs != ours:
+    """Refuse a reference evaluated on another benchmark: by its name and version first, then by
+    the content of its forget, retain and holdout sets when it recorded it (evaluation-only splits
+    may differ). Both messages name both benchmarks."""
+    info = RunRecord(dict(reference)).eval_info
+    ours = f"{task.name!r} (version {task.version or '?'})"
+    for field, mine, theirs in (("benchmark", task.name, info.benchmark),
+                                ("benchmark version", task.version, info.benchmark_version)):
+        if theirs and mine and theirs != mine:
             raise ConfigError(
-                f"the reference was evaluated on {field} {theirs!r}, this run is on {ours!r}; "
-                "evaluate the retain-only model on the same prepared benchmark"
+                f"the reference was evaluated on another benchmark: its {field} is {theirs!r}, this "
+                f"run's benchmark is {ours}; evaluate the retain-only model on the same prepared "
+                "benchmark"
             )
+    core = info.identity.get("core")
+    if isinstance(core, str) and len(core) == 64 and core != task.fingerprint(CORE_SPLITS):
+        raise ConfigError(
+            f"the reference was evaluated on another benchmark: {info.benchmark or '?'!r} with other "
+            f"content than this run's {ours} (same name, another seed, size or split); evaluate "
+            "the retain-only model on the same prepared benchmark"
+        )
 
 
 def plan_metrics(
@@ -143,10 +161,11 @@ def plan_metrics(
             run of another benchmark or without the per-item values a metric needs.
     """
     name, keys = plan_keys(task, plan)
-    explicit = set()
+    explicit: set[str] = set()
+    by_name: dict[str, list[str]] = {}
     if metrics is not None:
-        keys = _select(keys, metrics, task)
-        explicit = set(keys)
+        # a name's keys may skip like the plan's; a full key (or a name without a split) must run
+        keys, explicit, by_name = _select(keys, metrics, task)
         if not keys:
             raise ConfigError("--metrics selected nothing; name metrics like rouge or forget/rouge")
     if reference is not None:
@@ -176,6 +195,10 @@ def plan_metrics(
             skipped[key] = reason
         elif ref is not None and metric.uses_reference:
             metric.check_reference(task, ref)
+    for sel, picked in by_name.items():
+        if picked and all(k in skipped for k in picked):
+            reasons = "; ".join(f"{k}: {skipped[k]}" for k in dict.fromkeys(picked))
+            raise ConfigError(f"metric {sel} cannot run on any split of this plan ({reasons})")
     return EvalPlan(list(ordered.values()), skipped, name)
 
 
@@ -235,7 +258,7 @@ class _Writer:
         self.entries, self.generations, self.skipped = {}, {}, {}
 
 
-def evaluate(
+def run_metrics(
     scorer_or_model: Any,
     task: UnlearningTask,
     plan: str | Sequence[str] | None = None,
@@ -271,7 +294,7 @@ def evaluate(
     shard = current_shard()  # launched processes share a model's batches and compute alike; the first writes
     scorer, model, model_name = make_scorer(scorer_or_model, options, model, shard)
     write_out = out if shard is None or shard.rank == 0 else None
-    data = load_run(out, missing_ok=True) if out is not None else {}
+    data = read_run(out, missing_ok=True) if out is not None else {}
     if overwrite:
         data = _without_results(data)
         if write_out is not None:
@@ -323,7 +346,7 @@ def is_complete(
     stored evaluation recorded as skipped (``eval.gradnorm_items 0``: a skip of the options it ran
     with, which the caller keys the folder by).
     """
-    data = load_run(out, missing_ok=True)
+    data = read_run(out, missing_ok=True)
     ref = load_reference(reference) if reference is not None else None
     return not _pending(plan_metrics(task, plan, None, ref), {**data.get("skipped", {}), **data.get("metrics", {})})
 

@@ -136,7 +136,7 @@ class UnlearnResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def unlearn(
+def train_method(
     model: Any,
     tokenizer: Any,
     task: UnlearningTask,

@@ -41,7 +41,7 @@ def test_demo_cold_then_warm_on_tiny(tmp_path, monkeypatch, capsys, two_threads)
 
 
 def test_demo_settings_of_a_method_give_way_to_the_users():
-    from obliviate.demo import DemoConfig
+    from obliviate.runs.demo import DemoConfig
 
     cfg = DemoConfig()
     assert cfg.unlearn_options("simnpo") == {"method": {"c_npo": 1.0}, "train": {"epochs": 2, "lr": 3e-4}}
@@ -57,7 +57,7 @@ def test_demo_checks_method_options_before_preparing(tmp_path, monkeypatch, caps
     def no_prepare(*a, **k):
         raise AssertionError("prepared before the options were checked")
 
-    monkeypatch.setattr(importlib.import_module("obliviate.prepare"), "prepare", no_prepare)
+    monkeypatch.setattr(importlib.import_module("obliviate.runs.prepare"), "prepare", no_prepare)
     assert main(["demo", "--model", "tiny", "--methods", "npo", "--npo.bta", "0.1", "--out", str(tmp_path / "d")]) == 2
     assert "did you mean 'beta'" in capsys.readouterr().err.lower()
     assert main(["demo", "--model", "tiny", "--methods", "npo", "--npo.train.lr", "-1", "--out", str(tmp_path / "d")]) == 2
@@ -66,7 +66,7 @@ def test_demo_checks_method_options_before_preparing(tmp_path, monkeypatch, caps
 
 def test_stage_messages_say_how_long_is_left(monkeypatch):
     """Estimates come from the last run, else from the stages of the same kind done in this run."""
-    demo = importlib.import_module("obliviate.demo")
+    demo = importlib.import_module("obliviate.runs.demo")
 
     clock = {"t": 0.0}
     monkeypatch.setattr(demo.time, "perf_counter", lambda: clock["t"])

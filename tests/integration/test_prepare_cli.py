@@ -55,7 +55,7 @@ def test_prepare_writes_benchmark_target_and_retain(tmp_path, capsys):
 
 def test_an_interrupted_overwrite_never_looks_complete(tmp_path, monkeypatch):
     """`prepare --overwrite` removes the old models first; interrupted mid-way, the folder says so."""
-    from obliviate.prepare import prepare_complete
+    from obliviate.runs.prepare import prepare_complete
 
     out = tmp_path / "prep"
     args = ["prepare", "--model", "tiny", "--out", str(out), "--benchmark.n_people", "6", "--train.epochs", "1",
@@ -93,7 +93,7 @@ def test_config_typo_fails_fast_with_a_suggestion(tmp_path, capsys):
 
 
 def test_the_summary_reads_items_spread_over_the_split():
-    from obliviate.prepare import spread
+    from obliviate.runs.prepare import spread
 
     assert spread(list(range(10)), 0) == list(range(10))
     assert spread(list(range(10)), 20) == list(range(10))

@@ -123,7 +123,7 @@ def run_method(
     from obliviate.methods.base import METHODS, resolve_method
     from obliviate.models import load_model
     from obliviate.training.loop import TrainConfig
-    from obliviate.unlearning import unlearn
+    from obliviate.unlearning import train_method
 
     model = load_model("tiny").model
     model.load_state_dict(model_state)
@@ -136,7 +136,7 @@ def run_method(
         defaults["lr"] = defaults["lr"] * TINY_LR_SCALE
     settings = {**defaults, "bf16": "off", "max_length": MAX_LENGTH, **(train or {})}
     start = time.perf_counter()
-    result = unlearn(model, tokenizer, task, method, build(TrainConfig, settings, "train"), progress=False)
+    result = train_method(model, tokenizer, task, method, build(TrainConfig, settings, "train"), progress=False)
     seconds = time.perf_counter() - start
     f1 = mean_answer_nll(result.model, tokenizer, task.forget)
     r1 = mean_answer_nll(result.model, tokenizer, retain_eval)

@@ -202,7 +202,7 @@ def resolve(name: str) -> Any:
 
 
 def test_the_report_says_whether_it_held(runs: dict[str, Path], tmp_path: Path) -> None:
-    from obliviate.report import make_report
+    from obliviate.reporting import make_report
 
     plain = make_report([runs["retain"]], tmp_path / "plain.html")["html"].read_text()
     assert 'id="holds"' not in plain and "Does it hold?" not in plain  # no attacked run: no section

@@ -16,7 +16,7 @@ from obliviate.data.records import MCQ, QA
 from obliviate.data.task import DEFAULT_ROLES, ROLES, UnlearningTask
 from obliviate.errors import ConfigError, DataError
 from obliviate.evaluation import plan_keys
-from obliviate.prepare import PrepareConfig, benchmark_defaults, prepare_config
+from obliviate.runs.prepare import PrepareConfig, benchmark_defaults, prepare_config
 
 SMALL = {"n_people": 6, "n_world": 4}
 

@@ -25,11 +25,11 @@ from obliviate.benchmarks.spec import benchmark_spec
 from obliviate.data.formatting import PromptFormatter, collate, encode_qa
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError, DataError
-from obliviate.evaluation import evaluate, plan_metrics
+from obliviate.evaluation import plan_metrics, run_metrics
 from obliviate.metrics import METRICS
 from obliviate.metrics.base import EvalContext, EvalOptions
 from obliviate.models.io import LoadedModel, load_model
-from obliviate.record import Results, load_run
+from obliviate.record import Results, read_run
 from obliviate.record.store import merge_metrics, save_run
 from obliviate.scoring import CachedScorer, ModelScorer, ScoreRequest, TokenScores
 from obliviate.training.loop import LossOutput, TrainConfig, train
@@ -79,7 +79,7 @@ def models(task: UnlearningTask) -> dict[str, LoadedModel]:
 @pytest.fixture(scope="module")
 def retain_run(models: dict[str, LoadedModel], task: UnlearningTask, tmp_path_factory: pytest.TempPathFactory) -> Results:
     out = tmp_path_factory.mktemp("retain")
-    return evaluate(models["retain"], task, out=out, options=OPTIONS)
+    return run_metrics(models["retain"], task, out=out, options=OPTIONS)
 
 
 class Spy(ModelScorer):
@@ -106,7 +106,7 @@ def target_eval(
     loaded = models["target"]
     spy = Spy(loaded.model, loaded.tokenizer, PromptFormatter(loaded.tokenizer), batch_size=OPTIONS.batch_size)
     out = tmp_path_factory.mktemp("target")
-    results = evaluate(spy, task, reference=retain_run.path, out=out, options=OPTIONS, model=loaded.model)
+    results = run_metrics(spy, task, reference=retain_run.path, out=out, options=OPTIONS, model=loaded.model)
     return spy, results
 
 
@@ -195,7 +195,7 @@ def test_the_permutation_test_tells_a_difference_from_noise() -> None:
 def test_retain_model_against_itself_has_forget_quality_one(
     models: dict[str, LoadedModel], task: UnlearningTask, retain_run: Results
 ) -> None:
-    res = evaluate(models["retain"], task, metrics=["forget_quality"], reference=retain_run.path, options=OPTIONS)
+    res = run_metrics(models["retain"], task, metrics=["forget_quality"], reference=retain_run.path, options=OPTIONS)
     assert res.aggregate("forget_quality") == pytest.approx(1.0)  # KS of a sample against itself
     assert list(res.metrics) == ["forget/truth_ratio", "forget_quality"]  # the dependency came along
 
@@ -325,20 +325,20 @@ def test_resume_skips_metrics_already_in_the_run(
     loaded = models["retain"]
     opts = dataclasses.replace(OPTIONS, max_items=5)
     first = Spy(loaded.model, loaded.tokenizer)
-    evaluate(first, task, out=tmp_path, metrics=["forget/prob"], options=opts)
+    run_metrics(first, task, out=tmp_path, metrics=["forget/prob"], options=opts)
     assert first.n_scored == 5
-    data = load_run(tmp_path)
+    data = read_run(tmp_path)
     data["config"] = {"kept": True}  # another writer's key survives the merge
     save_run(tmp_path, data)
     second = Spy(loaded.model, loaded.tokenizer)
-    res = evaluate(second, task, out=tmp_path, metrics=["forget/prob", "forget/rouge"], options=opts)
+    res = run_metrics(second, task, out=tmp_path, metrics=["forget/prob", "forget/rouge"], options=opts)
     assert second.n_scored == 0 and second.n_generated == 5  # prob was not recomputed
     assert list(res.metrics) == ["forget/prob", "forget/rouge"]
-    assert load_run(tmp_path)["config"] == {"kept": True}
+    assert read_run(tmp_path)["config"] == {"kept": True}
     third = Spy(loaded.model, loaded.tokenizer)
-    evaluate(third, task, out=tmp_path, metrics=["forget/prob"], options=opts, overwrite=True)
+    run_metrics(third, task, out=tmp_path, metrics=["forget/prob"], options=opts, overwrite=True)
     assert third.n_scored == 5
-    assert list(load_run(tmp_path)["metrics"]) == ["forget/prob"]  # overwrite dropped the old results
+    assert list(read_run(tmp_path)["metrics"]) == ["forget/prob"]  # overwrite dropped the old results
 
 
 def test_run_json_is_strict_and_written_atomically(tmp_path: Path) -> None:
@@ -399,7 +399,7 @@ def test_cli_checks_everything_before_loading_the_model(
     code = cli.run(cli_args(benchmark=str(bench), out=str(tmp_path / "run"), metrics="forget/prob,mia_loss"),
                    ["--eval.max_items", "4"])
     assert code == 0
-    stored = load_run(tmp_path / "run")
+    stored = read_run(tmp_path / "run")
     assert set(stored["metrics"]) == {"forget/prob", "forget/mia_loss", "forget_bio/mia_loss"}
     assert len(stored["metrics"]["forget/prob"]["values"]) == 4
     assert "forget/mia_loss" in capsys.readouterr().out
@@ -417,7 +417,7 @@ def test_every_registered_metric_runs_on_the_tiny_model(
     split = {"verbmem": "forget_bio", "mcq_accuracy": "mcq", "knowmem": "knowmem_forget"}.get(name, "forget")
     key = f"{split}/{name}" if cls.takes_split else name
     opts = dataclasses.replace(OPTIONS, max_items=4, max_new_tokens=8, knowmem_max_new_tokens=8)
-    res = evaluate(models["retain"], mixed, plan=[key], reference=retain_run.data, options=opts)
+    res = run_metrics(models["retain"], mixed, plan=[key], reference=retain_run.data, options=opts)
     assert key in res.metrics, res.skipped
     assert math.isfinite(res.aggregate(key))
 

@@ -35,7 +35,7 @@ from fidelity_reference import (
 from obliviate.benchmarks.spec import benchmark_spec
 from obliviate.data.readers import read_records
 from obliviate.data.records import MCQ, Text
-from obliviate.evaluation import evaluate
+from obliviate.evaluation import run_metrics
 from obliviate.metrics import METRICS
 from obliviate.metrics.base import EvalOptions
 from obliviate.models.io import LoadedModel
@@ -124,15 +124,15 @@ class Fidelity:
 def fidelity(tiny_trained: Any, tiny_retain_trained: Any) -> Fidelity:
     task = fidelity_task(tiny_trained.task)
     keys = list(benchmark_spec("fictional").plan) + list(EXTRA_KEYS)
-    retain = evaluate(loaded(tiny_retain_trained), task, plan=keys, options=OPTIONS)
-    target = evaluate(loaded(tiny_trained), task, plan=keys, reference=retain.data, options=OPTIONS)
+    retain = run_metrics(loaded(tiny_retain_trained), task, plan=keys, options=OPTIONS)
+    target = run_metrics(loaded(tiny_trained), task, plan=keys, reference=retain.data, options=OPTIONS)
     assert target.skipped == {}, target.skipped
     # Halfway between the two models: forget quality, privleak and the reference attack away from
     # their extremes (the target's forget AUC is 1, so its privleak is -100 whatever the reference).
     blend = blended(tiny_trained, tiny_retain_trained)
-    mid = evaluate(blend, task, plan=list(BLEND_KEYS), reference=retain.data, options=OPTIONS)
+    mid = run_metrics(blend, task, plan=list(BLEND_KEYS), reference=retain.data, options=OPTIONS)
     bos_tok = with_bos(tiny_trained.tokenizer)
-    bos = evaluate(LoadedModel(tiny_trained.model(), bos_tok, "tiny", None), task, plan=list(BOS_KEYS), options=OPTIONS)
+    bos = run_metrics(LoadedModel(tiny_trained.model(), bos_tok, "tiny", None), task, plan=list(BOS_KEYS), options=OPTIONS)
     # Fresh copies of the weights: the reference never shares a model object with obliviate.
     ref_retain = Reference(RefModel(tiny_retain_trained.model(), tiny_retain_trained.tokenizer), task, OPTIONS)
     ref_target = Reference(RefModel(tiny_trained.model(), tiny_trained.tokenizer), task, OPTIONS, ref_retain)
@@ -208,10 +208,10 @@ def test_the_comparison_catches_a_small_perturbation(
     key = "forget/exact_memorization"
     small = dataclasses.replace(OPTIONS, max_items=5)
     model = loaded(tiny_trained)
-    clean = evaluate(model, fidelity.task, metrics=[key], options=small)
+    clean = run_metrics(model, fidelity.task, metrics=[key], options=small)
     original = F.exact_memorization
     monkeypatch.setattr(F, "exact_memorization", lambda pred, labels: original(pred, labels) + 1e-3)
-    shifted = evaluate(model, fidelity.task, metrics=[key], options=small)
+    shifted = run_metrics(model, fidelity.task, metrics=[key], options=small)
     monkeypatch.undo()
     ref = Reference(RefModel(tiny_trained.model(), tiny_trained.tokenizer), fidelity.task, small)
     assert compare_entry(key, clean.metrics[key], clean.metrics[key]) == []

@@ -39,10 +39,8 @@ LAYERS: dict[str, int] = {
     "obliviate.evaluation": 6,  # engines: no output folders, no run protocol
     "obliviate.unlearning": 6,
     "obliviate.attacks": 6,
-    "obliviate.report": 6,  # reads records; the demo and the faces draw with it
+    "obliviate.reporting": 6,  # reads records; the demo and the faces draw with it
     "obliviate.runs": 7,  # the application layer: one module per run kind
-    "obliviate.prepare": 7,
-    "obliviate.demo": 7,
     "obliviate.api": 8,
     "obliviate.cli": 9,
     "obliviate.__main__": 9,

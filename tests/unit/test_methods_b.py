@@ -41,7 +41,7 @@ def train_config(**over: Any) -> Any:
 def run(name: str, small: dict[str, Any], options: dict[str, Any] | None = None, lora: Any = None, before_finalize: dict | None = None, **train: Any) -> tuple:
     """Unlearn the small task for 3 steps; optionally copy the weights just before ``finalize``."""
     from obliviate.methods.base import resolve_method
-    from obliviate.unlearning import unlearn
+    from obliviate.unlearning import train_method
 
     method = resolve_method(name, options)
     if before_finalize is not None:
@@ -54,13 +54,13 @@ def run(name: str, small: dict[str, Any], options: dict[str, Any] | None = None,
 
         method.finalize = finalize
     model = fresh_model(small["state"])
-    result = unlearn(model, small["tokenizer"], small["task"], method, train_config(**train), lora=lora, progress=False)
+    result = train_method(model, small["tokenizer"], small["task"], method, train_config(**train), lora=lora, progress=False)
     assert result.train.steps == 3 and not result.train.diverged
     return result.model, result.train, method
 
 
 def context(name: str, small: dict[str, Any], options: dict[str, Any] | None = None) -> tuple:
-    """(model, method, ctx, first batch) after ``prepare``, as :func:`obliviate.unlearning.unlearn` builds them."""
+    """(model, method, ctx, first batch) after ``prepare``, as :func:`obliviate.unlearning.train_method` builds them."""
     import copy
 
     import torch

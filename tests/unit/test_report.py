@@ -25,8 +25,8 @@ import pytest
 
 from obliviate.cli.main import main
 from obliviate.errors import ConfigError
-from obliviate.report import build_report, find_task, load_runs, make_report, render_html
-from obliviate.report.plots import fmt, nice_ticks
+from obliviate.reporting import build_report, find_task, load_runs, make_report, render_html
+from obliviate.reporting.plots import fmt, nice_ticks
 
 IDS = ["a", "b", "c"]
 ROUGE = {

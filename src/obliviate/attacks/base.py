@@ -134,5 +134,5 @@ def resolve_attack(name: str, options: dict[str, Any] | None = None) -> Attack:
     from obliviate.config import build
 
     cls = ATTACKS.get(name)
-    config = build(cls.config_cls, options or {}, where=cls.name)
+    config = build(cls.config_cls, options or {}, where=cls.name, owner=f"attack {cls.name}")
     return cls(config)

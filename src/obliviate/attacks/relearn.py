@@ -70,8 +70,8 @@ class RelearnConfig:
                 raise ConfigError(f"relearn.{name} must be at least 1, got {getattr(self, name)}")
         if self.max_items < 0:
             raise ConfigError(f"relearn.max_items must be 0 (no cap) or more, got {self.max_items}")
-        if not self.lr > 0:
-            raise ConfigError(f"relearn.lr must be positive, got {self.lr}")
+        if not 0 < self.lr < float("inf"):
+            raise ConfigError(f"relearn.lr must be a finite number greater than 0, got {self.lr}")
         if not 0.0 <= self.warmup < 1.0:
             raise ConfigError(
                 f"relearn.warmup is a fraction of the steps in [0, 1), got {self.warmup}"

@@ -49,7 +49,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from obliviate.benchmarks.spec import MIA_ATTACKS, BenchmarkSpec
-from obliviate.data.readers import Kind, TxtMode, find_split_files, read_files, read_hf_dataset
+from obliviate.data.readers import (
+    Kind,
+    TxtMode,
+    find_split_files,
+    near_misses,
+    read_files,
+    read_hf_dataset,
+)
 from obliviate.data.records import Record, Text
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError, DataError
@@ -190,7 +197,9 @@ def _from_folder(
             return records
     if required:
         wanted = " or ".join(f"{n}.txt/.json/.jsonl/.parquet" for n in names)
-        raise DataError(f"{folder}: no {wanted}; MUSE needs it for task.{target}")
+        found = [m for n in names for m in near_misses(folder, n)]
+        instead = f". Found instead: {'; '.join(found)}" if found else ""
+        raise DataError(f"{folder}: no {wanted}; MUSE needs it for task.{target}{instead}")
     return None
 
 

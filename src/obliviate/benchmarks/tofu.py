@@ -29,13 +29,21 @@ The template answers are TOFU's 100 "I don't know" lines (``data/idontknow.jsonl
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from obliviate.benchmarks.spec import MIA_ATTACKS, BenchmarkSpec, tofu_set
 from obliviate.benchmarks.worldknowledge import load_idk_templates
-from obliviate.data.readers import find_split_files, read_files, read_hf_dataset
+from obliviate.data.readers import (
+    find_split_files,
+    near_misses,
+    parse_field_map,
+    read_files,
+    read_hf_dataset,
+)
 from obliviate.data.records import Record
+from obliviate.data.rows import MissingFieldError
 from obliviate.data.task import UnlearningTask
 from obliviate.errors import ConfigError, DataError
 from obliviate.registry import suggest
@@ -55,12 +63,19 @@ def retain_split_for(forget: str) -> str:
     return f"retain{100 - int(FORGET_SPLITS[forget])}"
 
 
-def build_tofu(path: str = HUB_NAME, forget: str = "forget10") -> UnlearningTask:
+def build_tofu(
+    path: str = HUB_NAME,
+    forget: str = "forget10",
+    field_map: str | Mapping[str, str] | None = None,
+) -> UnlearningTask:
     """Build the TOFU task for one forget split.
 
     Args:
         path: a local folder holding the TOFU files, or the hub name (online only).
         forget: ``"forget01"``, ``"forget05"`` or ``"forget10"``.
+        field_map: the files' names for the QA fields where they differ, as a dict
+            (``{"question": "prompt", "answer": "completion"}``) or, from the command line,
+            ``--benchmark.field_map question=prompt,answer=completion``.
 
     Returns:
         A task named ``"tofu@1/<forget>"`` with QA records everywhere.
@@ -74,18 +89,32 @@ def build_tofu(path: str = HUB_NAME, forget: str = "forget10") -> UnlearningTask
             f"unknown TOFU forget split {forget!r}; choose one of {', '.join(FORGET_SPLITS)}."
             + suggest(forget, list(FORGET_SPLITS))
         )
+    fields = parse_field_map(field_map, "qa", "benchmark.field_map")
     pct = FORGET_SPLITS[forget]
     retain_name, holdout_name = retain_split_for(forget), f"holdout{pct}"
     folder = Path(path)
     from_hub = not folder.is_dir()
     if folder.is_file():
-        raise DataError(f"{path}: build_tofu needs a folder of TOFU files, not a single file")
+        raise DataError(
+            f"{path} is a {folder.suffix or 'plain'} file; TOFU reads a folder that holds its "
+            f"files ({forget}_perturbed.json, {retain_name}.json...; .jsonl and .parquet too): "
+            "pass that folder as --benchmark.path (path=... in Python)"
+        )
     missing: list[str] = []
 
     def load(config: str, required: bool, fallback: str | None = None) -> list[Record]:
+        try:
+            return read(config, required, fallback)
+        except MissingFieldError as e:
+            raise DataError(f"{e}{_cli_field_map(e, fields)}") from e
+
+    def read(config: str, required: bool, fallback: str | None = None) -> list[Record]:
         if from_hub:
             try:
-                return _renumber(read_hf_dataset(path, "train", "qa", config=config), config)
+                records = read_hf_dataset(path, "train", "qa", config=config, field_map=fields)
+                return _renumber(records, config)
+            except MissingFieldError:
+                raise
             except DataError:
                 if required:
                     raise
@@ -95,10 +124,13 @@ def build_tofu(path: str = HUB_NAME, forget: str = "forget10") -> UnlearningTask
         for name in (config, fallback) if fallback else (config,):
             files = find_split_files(folder, name)
             if files:
-                return read_files(files, "qa", id_prefix=f"tofu-{name}")
+                return read_files(files, "qa", fields, id_prefix=f"tofu-{name}")
         if required:
-            wanted = " or ".join(f"{n}.json/.jsonl/.parquet" for n in (config, fallback) if n)
-            raise DataError(f"{folder}: no {wanted}; TOFU {forget} needs it")
+            names = [n for n in (config, fallback) if n]
+            wanted = " or ".join(f"{n}.json/.jsonl/.parquet" for n in names)
+            found = [m for n in names for m in near_misses(folder, n)]
+            instead = f". Found instead: {'; '.join(found)}" if found else ""
+            raise DataError(f"{folder}: no {wanted}; TOFU {forget} needs it{instead}")
         missing.append(config)
         log.warning("TOFU folder %s has no %s; the task has no such split", folder, config)
         return []
@@ -125,6 +157,17 @@ def build_tofu(path: str = HUB_NAME, forget: str = "forget10") -> UnlearningTask
             "missing_splits": missing,
         },
     )
+
+
+def _cli_field_map(error: MissingFieldError, fields: Mapping[str, str]) -> str:
+    """How to name the record's fields from the command line, for a record that lacks one."""
+    needed = {**fields}
+    for name in ("question", "answer"):
+        if name not in error.present and name not in needed:
+            needed[name] = "your_field"
+    needed.setdefault(error.field, "your_field")
+    pairs = ",".join(f"{k}={v}" for k, v in needed.items())
+    return f"; on the command line: --benchmark.field_map {pairs}"
 
 
 def _renumber(records: list[Record], config: str) -> list[Record]:

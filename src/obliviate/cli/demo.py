@@ -24,7 +24,7 @@ LEGEND = (
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    from obliviate.demo import DEFAULT_METHODS
+    from obliviate.runs.demo import DEFAULT_METHODS
 
     p = sub.add_parser(name, help=help_text, description=help_text + ". Options of a method are dotted: --npo.beta 0.2.")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated methods (obliviate ls methods)")
@@ -39,14 +39,14 @@ def print_table(runs_dir: Path, names: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from obliviate.record import load_run
+    from obliviate.record import read_run
 
     table = Table(title="Unlearning on the fictional benchmark (goal: the retain-only model's values)")
     table.add_column("model", no_wrap=True)
     for _, header, _ in COLUMNS:
         table.add_column(header, justify="right", no_wrap=True)
     for name in names:
-        metrics = load_run(runs_dir / name, missing_ok=True).get("metrics", {})
+        metrics = read_run(runs_dir / name, missing_ok=True).get("metrics", {})
         row = [name]
         for key, _, fmt in COLUMNS:
             agg = metrics.get(key, {}).get("aggregate")
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     from rich.console import Console
 
     from obliviate.config import parse_dotted_args
-    from obliviate.demo import DemoConfig, run_demo
+    from obliviate.runs.demo import DemoConfig, run_demo
 
     console = Console()
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())

@@ -53,4 +53,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     width = max((len(n) for n in reg.names()), default=0)
     for n in reg.names():
         print(f"{n:<{width}}  {reg.help(n)}")
+    if args.kind == "metrics":
+        from obliviate.metrics import DIFFERENCES
+
+        print("\nWhere these definitions differ from open-unlearning's, on purpose:")
+        for line in DIFFERENCES:
+            print(f"- {line}")
     return 0

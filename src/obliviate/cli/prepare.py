@@ -47,7 +47,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
     from obliviate.config import parse_dotted_args
-    from obliviate.prepare import prepare, prepare_config
+    from obliviate.runs.prepare import prepare, prepare_config
 
     # model defaults < YAML file < dotted flags; validated before anything loads
     config = prepare_config(args.model, args.benchmark, parse_dotted_args(extra), args.config)

@@ -44,7 +44,7 @@ def add_parser(sub: Any, name: str = "report", help_text: str = DEFAULT_HELP) ->
 
 def run(args: argparse.Namespace, extra: list[str] | None = None) -> int:
     """Run ``obliviate report``; returns the exit code (errors are raised as ObliviateError)."""
-    from obliviate.report import make_report
+    from obliviate.reporting import make_report
 
     if extra:
         raise ConfigError(f"`obliviate report` takes no option {extra[0]}; see `obliviate report --help`")

@@ -116,6 +116,85 @@ def find_split_files(folder: str | Path, name: str) -> list[Path]:
     return []
 
 
+def near_misses(folder: str | Path, name: str) -> list[str]:
+    """What ``folder`` holds under ``name`` that :func:`find_split_files` cannot read, each said as
+    what it is and what is expected: a folder named like a file, a file of another type (a CSV),
+    a sub-folder without data files. ``[]`` when there is nothing of the kind."""
+    import glob
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    wanted = ", ".join(EXTENSIONS[:3])
+    found: list[str] = []
+    for p in sorted(folder.glob(f"{glob.escape(name)}.*")):
+        ext = p.suffix
+        if p.is_dir():
+            found.append(f"{p.name} is a folder, where a {ext} file is expected")
+        elif ext.lower() == ".csv":
+            found.append(
+                f"{p.name} is a CSV file, which obliviate does not read; expected a {wanted} "
+                f"file: convert it, e.g. pandas.read_csv('{p.name}').to_json('{name}.jsonl', "
+                "orient='records', lines=True)"
+            )
+        elif ext.lower() in EXTENSIONS and ext != ext.lower():
+            found.append(f"{p.name}: rename it to {name}{ext.lower()} (extensions in lower case)")
+        elif ext.lower() not in EXTENSIONS:
+            found.append(f"{p.name} is a {ext} file; expected a {wanted} file")
+    sub = folder / name
+    if sub.is_dir() and not find_split_files(folder, name):
+        found.append(f"{name}/ is a folder without .parquet, .jsonl or .json files in it")
+    return found
+
+
+def parse_field_map(
+    value: str | Mapping[str, str] | None, kind: Kind = "qa", flag: str = "field_map"
+) -> dict[str, str]:
+    """A ``field_map`` from Python (a dict) or the command line (``"question=prompt,answer=out"``).
+
+    Keys are the record's field names (:class:`~obliviate.data.records.QA` ...), values the names
+    used in the file.
+
+    Raises:
+        ConfigError: an item that is not ``field=name``, or a key that is no field of the record.
+    """
+    import dataclasses
+
+    from obliviate.errors import ConfigError
+    from obliviate.registry import suggest
+
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        pairs: dict[str, str] = {}
+        for item in (i.strip() for i in value.split(",")):
+            key, eq, name = (part.strip() for part in item.partition("="))
+            if not item:
+                continue
+            if not (eq and key and name):
+                raise ConfigError(
+                    f"{flag}: {item!r} is not field=name; write it like "
+                    "question=prompt,answer=completion (the record's field = the file's name)"
+                )
+            pairs[key] = name
+        value = pairs
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(
+            f"{flag}: expected a mapping of record field -> field name in the file, like "
+            f"{{'question': 'prompt'}}, got {value!r:.80}"
+        )
+    fields = [f.name for f in dataclasses.fields(RECORD_TYPES[kind])]
+    for key in value:
+        if key not in fields:
+            raise ConfigError(
+                f"{flag}: {key!r} is not a field of a {kind} record.{suggest(key, fields)} "
+                f"Its fields: {', '.join(fields)}"
+            )
+    return dict(value)
+
+
 def _read_path(
     path: Path,
     kind: str,

@@ -39,6 +39,15 @@ def surrogate_problem(value: str) -> str | None:
     )
 
 
+class MissingFieldError(DataError):
+    """A record lacks a required field; ``field`` names it (the record's name for it) and
+    ``present`` the fields the record has, so that a caller can say how to map the names."""
+
+    def __init__(self, message: str, field: str, present: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.field, self.present = field, present
+
+
 class _Row:
     """A raw row plus where it came from: typed field access with errors that name the field."""
 
@@ -56,15 +65,21 @@ class _Row:
 
     def missing(self, field: str) -> DataError:
         present = ", ".join(map(repr, self.row)) or "none"
-        return self.error(
+        message = self.error(
             field,
             f"missing (present fields: {present}; if yours is named otherwise, "
             f"pass field_map={{{field!r}: 'your_field'}})",
         )
+        return MissingFieldError(str(message), field, tuple(map(str, self.row)))
 
     def raw(self, field: str, required: bool = False) -> Any:
-        value = self.row.get(self.name(field))
+        name = self.name(field)
+        value = self.row.get(name)
         if value is None and required:
+            if name in self.row:
+                raise self.error(
+                    field, "is null, and every record needs it; fill it in or drop the record"
+                )
             raise self.missing(field)
         return _MISSING if value is None else value
 

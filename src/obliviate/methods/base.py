@@ -152,5 +152,5 @@ def sft_loss(model: Model, batch: dict[str, Any]) -> LossOutput:
 def resolve_method(name: str, options: dict[str, Any] | None = None) -> UnlearnMethod:
     """Look up a method and build its config from options (fails fast on a typo)."""
     cls = METHODS.get(name)
-    config = build(cls.config_cls, options or {}, where="method")
+    config = build(cls.config_cls, options or {}, where="method", owner=f"method {cls.name}")
     return cls(config)

@@ -54,13 +54,17 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
 
 
-def resolve_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -> str | Path:
+def resolve_model(
+    spec: str | os.PathLike, *, trust_remote_code: bool = False, weights: bool = True
+) -> str | Path:
     """Turn a model spec into a local folder, a hub id, or a registry name kept as is.
 
     Order: an existing local folder; a registered name (``smollm2-135m``, ``tiny``); a hub id
     (``org/name``). A spec that is none of these fails here, before anything heavy runs, and so
-    does a folder whose config.json is unreadable or needs the folder's own code (see
-    :func:`check_model_config`).
+    do a path that is a typo of an existing folder ("did you mean"), a folder whose config.json is
+    unreadable or needs the folder's own code (see :func:`check_model_config`), and a folder
+    without safetensors weights (unless ``weights`` is False) or without a tokenizer (see
+    :func:`check_model_files`).
     """
     spec_str = str(spec)
     path = Path(spec_str).expanduser()
@@ -71,9 +75,16 @@ def resolve_model(spec: str | os.PathLike, *, trust_remote_code: bool = False) -
                 f"(for example the target/ folder written by `obliviate prepare`)"
             )
         check_model_config(path, trust_remote_code=trust_remote_code)
+        check_model_files(path, weights=weights)
         return path
     if spec_str in MODELS:
         return spec_str
+    near = _near_folder(path) if "/" in spec_str or os.sep in spec_str else None
+    if near is not None:
+        raise ModelError(
+            f"model folder {spec_str} does not exist; did you mean {near}? (a spec that is no "
+            "existing folder is read as a registered model's name or a hub id org/name)"
+        )
     looks_like_path = (
         spec_str.startswith((".", "/", "~")) or os.sep in spec_str.rstrip("/").split("/", 1)[-1]
     )
@@ -133,6 +144,81 @@ def check_model_config(folder: Path, *, trust_remote_code: bool = False) -> dict
             "obliviate.unlearn / obliviate.evaluate"
         )
     return config
+
+
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+"""Weight files that are Python pickles (``pytorch_model.bin``...): obliviate never loads them."""
+NOT_WEIGHTS = ("training_args", "optimizer", "scheduler", "rng_state")
+"""Pickles a trainer writes beside the weights, which are not weights."""
+
+VOCABULARY_FILES = "tokenizer.json, tokenizer.model, vocab.json + merges.txt or vocab.txt"
+"""What a tokenizer is read from (one of them), for messages."""
+
+
+def _near_folder(path: Path) -> str | None:
+    """An existing sibling folder whose name is close to ``path``'s, written as the user would
+    (``prep/targett`` -> ``prep/target``), or None."""
+    import difflib
+
+    parent = path.parent
+    if not path.name or path.name in (".", "..") or not parent.is_dir():
+        return None
+    try:
+        names = [p.name for p in parent.iterdir() if p.is_dir()]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return str(parent / close[0]) if close else None
+
+
+def _listing(folder: Path, limit: int = 8) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return (", ".join(names[:limit]) + more) or "nothing"
+
+
+def check_model_files(folder: Path, *, weights: bool = True) -> None:
+    """Refuse a model folder that cannot load, from its file names alone: no safetensors weights
+    (pickled ``pytorch_model.bin`` is refused on purpose), or no tokenizer.
+
+    Raises:
+        ModelError: naming what is missing and how to get it.
+    """
+    if weights and not any(folder.glob("*.safetensors")):
+        pickles = sorted(
+            {p.name for pattern in PICKLED_WEIGHTS for p in folder.glob(pattern)}
+            - {p.name for p in folder.glob("*") if p.name.startswith(NOT_WEIGHTS)}
+        )
+        if pickles:
+            raise ModelError(
+                f"{folder} holds its weights only as pickled {', '.join(pickles)} and no "
+                "*.safetensors file. obliviate refuses pickled weights on purpose: loading a "
+                "pickle can run any code it holds. Convert the model once, in an environment "
+                "you trust: in Python, m = AutoModelForCausalLM.from_pretrained(folder); "
+                "m.save_pretrained(new_folder, safe_serialization=True), and save the "
+                "tokenizer there too (AutoTokenizer.from_pretrained(folder)"
+                ".save_pretrained(new_folder)); then pass new_folder"
+            )
+        raise ModelError(
+            f"{folder} holds no model weights: no *.safetensors file (it holds "
+            f"{_listing(folder)}). A model folder needs model.safetensors (or its shards) beside "
+            "config.json: copy the whole folder again, or save the model with "
+            "save_pretrained(folder, safe_serialization=True)"
+        )
+    names = {p.name for p in folder.iterdir() if p.is_file()}
+    if "tokenizer.json" in names or any(
+        n.startswith("vocab.") or n.endswith((".model", ".tiktoken")) for n in names
+    ):
+        return
+    absent = [n for n in ("tokenizer.json", "tokenizer_config.json") if n not in names]
+    raise ModelError(
+        f"{folder} has no tokenizer: {' and '.join(absent)} "
+        f"{'is' if len(absent) == 1 else 'are'} missing, and no other vocabulary file "
+        f"({VOCABULARY_FILES}) is there (it holds {_listing(folder)}). A model folder needs "
+        "its tokenizer saved beside the weights: tokenizer.save_pretrained(folder) in Python "
+        "(obliviate's save_model and `obliviate prepare` do this), or copy the tokenizer files "
+        "of the model it was trained from"
+    )
 
 
 def _known_model_type(model_type: object) -> bool:
@@ -253,7 +339,9 @@ def load_model(
 
     transformers.utils.logging.disable_progress_bar()
     dtype = dtype or torch.float32
-    resolved = resolve_model(spec, trust_remote_code=trust_remote_code)
+    resolved = resolve_model(
+        spec, trust_remote_code=trust_remote_code, weights=not tokenizer_only
+    )
     if isinstance(resolved, str) and resolved in MODELS:
         entry = MODELS.get(resolved)()
         if isinstance(entry, tuple):  # an in-memory model (tiny)

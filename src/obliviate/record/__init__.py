@@ -10,7 +10,7 @@
 from obliviate.record.identity import identity_digest
 from obliviate.record.recorder import Recorder
 from obliviate.record.run import Results, RunRecord
-from obliviate.record.store import RUN_FILE, SCHEMA_VERSION, load_reference, load_run, run_file
+from obliviate.record.store import RUN_FILE, SCHEMA_VERSION, load_reference, read_run, run_file
 
 __all__ = [
     "RUN_FILE",
@@ -20,6 +20,6 @@ __all__ = [
     "RunRecord",
     "identity_digest",
     "load_reference",
-    "load_run",
+    "read_run",
     "run_file",
 ]

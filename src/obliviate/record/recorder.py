@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from obliviate.record.store import RUN_FILE, SCHEMA_VERSION, _strict, load_run, update_run
+from obliviate.record.store import RUN_FILE, SCHEMA_VERSION, _strict, read_run, update_run
 
 Change = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -45,7 +45,7 @@ class Recorder:
         self.schema = schema
         self.data: dict[str, Any] = {}
         if self.path is not None and self.path.is_file():
-            self.data = load_run(self.path) if schema == SCHEMA_VERSION else _read_plain(self.path)
+            self.data = read_run(self.path) if schema == SCHEMA_VERSION else _read_plain(self.path)
 
     @property
     def path(self) -> Path | None:

@@ -19,7 +19,7 @@ from obliviate.record.schema import (
     malformed,
     section,
 )
-from obliviate.record.store import finite, load_run, run_file
+from obliviate.record.store import finite, read_run, run_file
 from obliviate.registry import suggest
 
 
@@ -232,7 +232,7 @@ class RunRecord:
     @classmethod
     def load(cls, path: str | os.PathLike) -> RunRecord:
         """Read a run folder or run.json (upgraded to the current schema)."""
-        return cls(load_run(path), run_file(path))
+        return cls(read_run(path), run_file(path))
 
 
 Results = RunRecord

@@ -256,9 +256,40 @@ def _read(tp: Any, value: Any) -> tuple[bool, Any]:
 
 
 def malformed(data: Mapping[str, Any]) -> list[str]:
-    """The top-level sections of ``data`` whose shape does not follow :class:`RunJson` (wrong type)."""
+    """The top-level sections of ``data`` that do not follow :class:`RunJson`, to the last value
+    (``metrics/forget/prob/values``: a metric whose values are not numbers)."""
     hints = typing.get_type_hints(RunJson)
-    return [name for name in hints if name in data and not _read(hints[name], data[name])[0]]
+    found: list[str] = []
+    for name in hints:
+        if name in data:
+            found.extend(_where(hints[name], data[name], name))
+    return found
+
+
+def _where(tp: Any, value: Any, path: str) -> list[str]:
+    """Where ``value`` does not fit ``tp`` (empty when it fits entirely)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return []
+    if origin in (Union, types.UnionType):
+        wrong = [_where(a, value, path) for a in args]
+        return [] if any(not w for w in wrong) else wrong[0]
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            return [path]
+        hints = typing.get_type_hints(tp)
+        return [w for f in dataclasses.fields(tp) if f.name in value
+                for w in _where(hints[f.name], value[f.name], f"{path}/{f.name}")]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            return [path]
+        return [w for k, v in value.items() for w in _where(args[1], v, f"{path}/{k}")]
+    if origin is list:
+        if not isinstance(value, list):
+            return [path]
+        wrong = [w for v in value for w in _where(args[0], v, path)]
+        return wrong[:1]
+    return [] if _read(tp, value)[0] else [path]
 
 
 def json_schema() -> dict[str, Any]:

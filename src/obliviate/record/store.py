@@ -3,7 +3,7 @@
 :class:`~obliviate.record.recorder.Recorder` is the one writer of run data; it stores through
 :func:`update_run`, which takes a file lock and replaces the file in one ``os.replace`` (a reader
 never sees half a file, concurrent writers lose no keys) and stamps ``"schema": SCHEMA_VERSION``.
-Readers go through :func:`load_run` and :class:`~obliviate.record.run.RunRecord`. Files written
+Readers go through :func:`read_run` and :class:`~obliviate.record.run.RunRecord`. Files written
 before the schema existed (version 1) are upgraded on read; non-finite numbers are stored as null,
 so the file is strict JSON. The layout is described by the types in :mod:`obliviate.record.schema`.
 """
@@ -35,8 +35,11 @@ def run_file(path: str | os.PathLike) -> Path:
     return p if p.suffix == ".json" else p / RUN_FILE
 
 
-def load_run(path: str | os.PathLike, *, missing_ok: bool = False) -> dict[str, Any]:
-    """Read a run.json (from a run folder or the file itself).
+def read_run(path: str | os.PathLike, *, missing_ok: bool = False) -> dict[str, Any]:
+    """Read a run.json (from a run folder or the file itself) as plain data, upgraded to this schema.
+
+    The record package's own reader; everything else reads through
+    :class:`~obliviate.record.run.RunRecord` (``ob.load_run`` returns one).
 
     Args:
         path: the run folder or its run.json.
@@ -118,7 +121,7 @@ def update_run(
     f.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(f.with_name(f".{f.name}.lock"))):
         if schema == SCHEMA_VERSION:
-            current = load_run(f, missing_ok=True)
+            current = read_run(f, missing_ok=True)
         else:
             current = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
         data = change(current)
@@ -188,10 +191,19 @@ def load_reference(reference: str | os.PathLike | Mapping[str, Any] | RunRecord)
             f"reference {reference} has no {RUN_FILE}: evaluate the retain-only model first "
             f"(obliviate eval --model RETAIN_MODEL --benchmark B --out RETAIN_RUN) and pass RETAIN_RUN"
         )
-    data = load_run(f)
+    data = read_run(f)
     if not data.get("metrics"):
         raise ConfigError(
             f"reference {f} holds no metrics; evaluate the retain-only model into it first"
+        )
+    from obliviate.record.schema import malformed
+
+    damaged = malformed(data)
+    if damaged:
+        raise DataError(
+            f"reference {f}: {damaged[0]} does not follow the run record's schema "
+            "(docs/run.schema.json; for example values that are not numbers): the file is damaged or "
+            "was not written by obliviate; evaluate the retain-only model again into a new folder"
         )
     return data
 

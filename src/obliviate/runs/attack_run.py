@@ -255,11 +255,13 @@ def attack_identity(plan: AttackPlan, attack: Attack) -> dict[str, Any]:
 
 
 def _evaluate(attacked: Any, keys: list[str], options: Any) -> dict[str, dict[str, Any]]:
-    from obliviate.evaluation import evaluate
+    from obliviate.runs.evaluate_run import evaluate
 
     if attacked.results is not None:
         return {k: dict(v) for k, v in attacked.results.items()}
-    res = evaluate(attacked.model, attacked.task, plan=keys, options=options)
+    # the attacked model is already placed: the run's device map applied to loading it, not to this
+    placed = dataclasses.replace(options, device_map="none")
+    res = evaluate(attacked.model, attacked.task, plan=keys, options=placed)
     return {k: res.metrics[k] for k in keys if k in res.metrics}
 
 

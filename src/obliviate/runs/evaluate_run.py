@@ -45,8 +45,7 @@ def evaluate(
     from obliviate.benchmarks.spec import spec_of
     from obliviate.config import build
     from obliviate.data.task import UnlearningTask
-    from obliviate.evaluation import evaluate as run_evaluation
-    from obliviate.evaluation import plan_metrics
+    from obliviate.evaluation import plan_metrics, run_metrics
     from obliviate.metrics.base import EvalOptions
     from obliviate.models.io import check_prompt_format, default_device, load_model, resolve_model
     from obliviate.record import load_reference
@@ -90,7 +89,7 @@ def evaluate(
             "where it is: pass the model's folder, or load it with obliviate.models.io.load_model(..., device_map=)"
         )
     if not isinstance(model, str | os.PathLike):
-        return run_evaluation(model, task, plan=plan, reference=reference, out=out,
+        return run_metrics(model, task, plan=plan, reference=reference, out=out,
                               metrics=selected, options=options, overwrite=overwrite)
     import tempfile
 
@@ -101,5 +100,5 @@ def evaluate(
             loaded = load_model(model, device=default_device())
         else:
             loaded = load_model(model, device_map=options.device_map, max_memory=options.memory_limits(), offload_folder=offload)
-        return run_evaluation(loaded, task, plan=plan, reference=reference, out=out,
+        return run_metrics(loaded, task, plan=plan, reference=reference, out=out,
                               metrics=selected, options=options, overwrite=overwrite)

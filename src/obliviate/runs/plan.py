@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from obliviate.errors import ConfigError, ObliviateError
 from obliviate.models.lora import LoraOptions
-from obliviate.record import load_run
+from obliviate.record import read_run
 from obliviate.training.loop import TrainConfig
 from obliviate.unlearning import StopOptions
 
@@ -136,7 +136,7 @@ def _failed_stub(out: Path) -> bool:
     if not names or not names <= {"run.json", ".run.json.lock"} or "run.json" not in names:
         return False
     try:
-        return load_run(out).get("status") in ("running", "failed", "interrupted")
+        return read_run(out).get("status") in ("running", "failed", "interrupted")
     except ObliviateError:
         return False
 

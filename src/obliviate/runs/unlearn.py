@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obliviate.errors import ConfigError
-from obliviate.record import RunRecord, load_run
+from obliviate.record import RunRecord, read_run
 from obliviate.record.recorder import Recorder, now
 
 if TYPE_CHECKING:
@@ -159,11 +159,11 @@ def run_unlearn(plan: UnlearnPlan, model: LoadedModel | None = None, *, in_place
     from accelerate import PartialState
 
     from obliviate.models.io import load_model, save_model
-    from obliviate.unlearning import unlearn as train_method
+    from obliviate.unlearning import train_method
 
     started = time.perf_counter()
     out = plan.out
-    previous = load_run(out, missing_ok=True) if out is not None and plan.resume else {}
+    previous = read_run(out, missing_ok=True) if out is not None and plan.resume else {}
     check_resumable(plan, previous)
     if out is not None and previous.get("status") in FINISHED and (out / "model" / "config.json").is_file():
         return Run(plan, RunRecord(previous, out / "run.json"))

@@ -68,12 +68,15 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError on values that cannot work, before anything is loaded."""
-        for name in ("lr", "epochs", "warmup", "weight_decay", "max_grad_norm"):
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise ConfigError(
+                f"train.lr must be a finite number greater than 0, got {self.lr} "
+                "(a typical unlearning rate is 1e-5)"
+            )
+        for name in ("epochs", "warmup", "weight_decay", "max_grad_norm"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"train.{name} must be a finite number of 0 or more, got {value}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be positive, got {self.lr}")
         for name in ("batch_size", "grad_accum", "max_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")

@@ -21,7 +21,7 @@ from typing import Any
 
 from obliviate.errors import DataError
 from obliviate.record.run import RunRecord
-from obliviate.record.store import finite, load_run, run_file
+from obliviate.record.store import finite, read_run, run_file
 
 ROLES = ("target", "unlearned", "retain")
 """Every role, in the order the report lists runs."""
@@ -90,7 +90,7 @@ def load_runs(
         if any(_same(f, g) for g in seen):
             continue
         seen.append(f)
-        data = load_run(f)
+        data = read_run(f)
         check_reportable(RunRecord(data, f))
         role = infer_role(data, f)
         for marked_role, marked_file in marked.items():
@@ -108,10 +108,11 @@ def check_reportable(record: RunRecord) -> None:
     where = record.path or "a run"
     damaged = record.malformed()
     if damaged:
-        kind = type(record.data[damaged[0]]).__name__
+        section = damaged[0].split("/")[0]
+        kind = type(record.data[section]).__name__
         raise DataError(
-            f"{where}: its {damaged[0]!r} section is a {kind} that does not follow the run "
-            "record's schema (docs/run.schema.json): the file is damaged or was not written by "
+            f"{where}: its {section!r} section (a {kind}) does not follow the run record's schema "
+            f"at {damaged[0]} (docs/run.schema.json): the file is damaged or was not written by "
             "obliviate; evaluate the model again into a new run folder"
         )
     if record.finished:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from obliviate.errors import ConfigError
-from obliviate.report.compare import (
+from obliviate.reporting.compare import (
     ForgetItem,
     MetricRow,
     forget_items,
@@ -16,8 +16,8 @@ from obliviate.report.compare import (
     missing_metrics,
     shown_value,
 )
-from obliviate.report.plots import PALETTE, ROLE_COLOURS, PlanePoint
-from obliviate.report.runs import ReportRun, TaskLookup, find_task
+from obliviate.reporting.plots import PALETTE, ROLE_COLOURS, PlanePoint
+from obliviate.reporting.runs import ReportRun, TaskLookup, find_task
 
 FQ_KEY = "forget_quality"
 MU_KEY = "model_utility"
@@ -65,7 +65,7 @@ class Report:
         """Models with both headline metrics as points; the others with what they lack.
 
         The retain-only model is drawn at forget quality 1: the KS test of its own truth ratios
-        against themselves has statistic 0 and p-value 1 (:func:`~obliviate.report.compare.shown_value`).
+        against themselves has statistic 0 and p-value 1 (:func:`~obliviate.reporting.compare.shown_value`).
         """
         points: list[PlanePoint] = []
         off: dict[str, str] = {}
@@ -114,7 +114,7 @@ def build_report(
     """Gather a report's content from loaded runs.
 
     Args:
-        runs: the runs (:func:`obliviate.report.runs.load_runs`).
+        runs: the runs (:func:`obliviate.reporting.runs.load_runs`).
         benchmark: the prepared benchmark folder with the questions (default: found next to the runs).
         task: the questions and answers already read (overrides ``benchmark``).
         leak_metric: the per-item metric whose values decide which forget items leak.

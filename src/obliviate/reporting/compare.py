@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from obliviate.report.runs import ReportRun, TaskLookup
+from obliviate.reporting.runs import ReportRun, TaskLookup
 
 HEADLINE = ("forget_quality", "model_utility", "privleak")
 """Corpus-level metrics listed first, in this order."""

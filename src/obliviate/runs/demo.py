@@ -158,12 +158,12 @@ class Stages:
 
 def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = True) -> dict[str, Any]:
     """Run the demo; returns the comparison rows and the report path."""
-    from obliviate.evaluation import evaluate, is_complete
+    from obliviate.evaluation import is_complete
     from obliviate.metrics.base import EvalOptions
-    from obliviate.models.io import default_device, load_model
-    from obliviate.prepare import prepare, prepare_complete, prepare_config
-    from obliviate.runs import plan_unlearn, resolve_options, run_unlearn, summary_lines
+    from obliviate.models.io import load_model
+    from obliviate.runs import evaluate, plan_unlearn, resolve_options, run_unlearn, summary_lines
     from obliviate.runs.checks import check_output
+    from obliviate.runs.prepare import prepare, prepare_complete, prepare_config
     from obliviate.runtime import cache_root
 
     cfg.validate()
@@ -205,7 +205,7 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
         cached = evals / role
         reference = None if role == "retain" else evals / "retain"
         if not done[role]:  # a complete cached evaluation needs no model
-            evaluate(load_model(prep_dir / role, device=default_device()), task, reference=reference, out=cached, options=options)
+            evaluate(prep_dir / role, task, reference=reference, out=cached, options=options)  # as `obliviate eval`
         _record_role(cached, role, cfg.model, prep_dir)
         shutil.copytree(cached, runs / role, dirs_exist_ok=True)
 
@@ -224,7 +224,7 @@ def run_demo(cfg: DemoConfig, out: Path, *, say: Any = print, progress: bool = T
         del run
 
     stages.start("report", "writing the report")
-    from obliviate.report import make_report
+    from obliviate.reporting import make_report
 
     written = make_report([runs / "target", runs / "retain", *(runs / m for m in cfg.methods)], out / "report.html",
                           benchmark=prep_dir / "benchmark", title="obliviate demo: unlearning on SmolLM2-135M")

@@ -18,7 +18,7 @@ from typing import Any
 from obliviate import __version__
 from obliviate.errors import ConfigError, OutputExistsError
 from obliviate.files import write_atomic
-from obliviate.report.build import Report
+from obliviate.reporting.build import Report
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def output_paths(out: str | os.PathLike, *, overwrite: bool = False) -> tuple[Pa
 
 def _is_report_file(path: Path) -> bool:
     """Whether ``path`` is an HTML, JSON or CSV file that ``obliviate report`` wrote."""
-    from obliviate.report.html import GENERATOR
+    from obliviate.reporting.html import GENERATOR
 
     try:
         with path.open(encoding="utf-8", errors="replace") as f:
@@ -133,7 +133,7 @@ def write_report(
     report: Report, out: str | os.PathLike, *, overwrite: bool = False
 ) -> dict[str, Path]:
     """Write the HTML page, the JSON and the CSV; returns their paths by kind."""
-    from obliviate.report.html import render_html
+    from obliviate.reporting.html import render_html
 
     html, js, table = output_paths(out, overwrite=overwrite)
     page = render_html(report)

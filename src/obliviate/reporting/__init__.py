@@ -1,12 +1,12 @@
 """Reports: one self-contained HTML page (plus JSON and CSV) comparing one or many runs.
 
-    from obliviate.report import make_report
+    from obliviate.reporting import make_report
     make_report(["prep/retain", "prep/target", "runs/npo"], "report.html")
 
-Modules: :mod:`~obliviate.report.runs` reads runs and gives them roles (target, retain-only,
-unlearned); :mod:`~obliviate.report.compare` builds the comparison (goals, closest model, missing
-metrics, leaking forget items); :mod:`~obliviate.report.plots` draws inline SVG;
-:mod:`~obliviate.report.html` renders the page; :mod:`~obliviate.report.export` writes the files.
+Modules: :mod:`~obliviate.reporting.runs` reads runs and gives them roles (target, retain-only,
+unlearned); :mod:`~obliviate.reporting.compare` builds the comparison (goals, closest model, missing
+metrics, leaking forget items); :mod:`~obliviate.reporting.plots` draws inline SVG;
+:mod:`~obliviate.reporting.html` renders the page; :mod:`~obliviate.reporting.export` writes the files.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from obliviate.report.build import Report, build_report
-from obliviate.report.export import output_paths, report_csv, report_json, write_report
-from obliviate.report.html import render_html
-from obliviate.report.runs import ReportRun, find_task, load_runs
+from obliviate.reporting.build import Report, build_report
+from obliviate.reporting.export import output_paths, report_csv, report_json, write_report
+from obliviate.reporting.html import render_html
+from obliviate.reporting.runs import ReportRun, find_task, load_runs
 
 
 def make_report(

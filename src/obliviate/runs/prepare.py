@@ -24,7 +24,7 @@ from obliviate.config import to_dict
 from obliviate.errors import ConfigError, ObliviateError, OutputExistsError
 from obliviate.files import write_atomic
 from obliviate.record import Recorder
-from obliviate.record.store import load_run
+from obliviate.record.store import read_run
 from obliviate.training.loop import TrainConfig
 
 PREPARE_FILE = "prepare.json"
@@ -234,7 +234,7 @@ def prepare(
 def prepare_complete(out: str | Path) -> bool:
     """Whether ``out`` holds a finished preparation (a killed one says "running")."""
     try:
-        data = load_run(Path(out) / PREPARE_FILE)
+        data = read_run(Path(out) / PREPARE_FILE)
     except ObliviateError:
         return False
     return bool(data) and data.get("status", "completed") == "completed" and "models" in data
@@ -242,7 +242,7 @@ def prepare_complete(out: str | Path) -> bool:
 
 def check_prepare_resumable(out: Path, record: dict[str, Any]) -> None:
     """On --resume, refuse options other than those the interrupted preparation recorded."""
-    previous = load_run(out / PREPARE_FILE, missing_ok=True)
+    previous = read_run(out / PREPARE_FILE, missing_ok=True)
     if not previous:
         raise ConfigError(
             f"{out} holds no {PREPARE_FILE}, so what it was prepared with is unknown; start over with --overwrite"

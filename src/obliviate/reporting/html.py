@@ -14,12 +14,12 @@ from typing import Any
 
 from obliviate import __version__
 from obliviate.metrics.base import DIRECTIONS
-from obliviate.report.assets import CSS, JS
-from obliviate.report.build import FQ_KEY, MU_KEY, Report
-from obliviate.report.compare import shown_value
-from obliviate.report.holds import holds_section
-from obliviate.report.plots import Series, fmt, line_chart_svg, marker_svg, plane_svg
-from obliviate.report.runs import ReportRun
+from obliviate.reporting.assets import CSS, JS
+from obliviate.reporting.build import FQ_KEY, MU_KEY, Report
+from obliviate.reporting.compare import shown_value
+from obliviate.reporting.holds import holds_section
+from obliviate.reporting.plots import Series, fmt, line_chart_svg, marker_svg, plane_svg
+from obliviate.reporting.runs import ReportRun
 
 GENERATOR = "obliviate report"
 """The generator named in every page's <meta>: how a later report knows the page is its own."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from obliviate.report.plots import fmt
+from obliviate.reporting.plots import fmt
 
 
 def _e(value: Any) -> str:
