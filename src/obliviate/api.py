@@ -155,12 +155,14 @@ def attack(
         overwrite: replace attacks stored with other options.
         progress: show progress bars.
     """
-    from obliviate.runs.attack_run import plan_attack, run_attack
+    from obliviate.config import build
+    from obliviate.runs.attack_run import AttackRequest, plan_request, run_attack
 
-    plan = plan_attack(run, attacks, options, reference=reference, reference_model=reference_model, model=model,
-                       benchmark=benchmark, verdict_metric=verdict_metric, quantile=quantile, seed=seed,
-                       overwrite=overwrite)
-    return run_attack(plan, progress=progress)
+    given = {"run": run, "attacks": attacks, "options": options or {}, "reference": reference,
+             "reference_model": reference_model, "model": model, "benchmark": benchmark,
+             "verdict_metric": verdict_metric, "quantile": quantile, "seed": seed, "overwrite": overwrite}
+    request = build(AttackRequest, {k: v for k, v in given.items() if v is not None}, "attack")
+    return run_attack(plan_request(request), progress=progress)
 
 
 def report(

@@ -47,10 +47,15 @@ CASES: list[tuple[str, list[str], str]] = [
     ("method option typo", unlearn("--method.bta", "0.1"), r"Did you mean 'beta'"),
     ("method option wrong type", unlearn("--method.beta", "high"), r"method.beta: expected a number"),
     ("method group given a value", unlearn("--method", "npo", "--method.beta.x", "1"), r"method.beta"),
+    ("option of a method that has none", unlearn("--method.bta", "0.1", method="ga"),
+     r"'method.bta': method ga takes no options of its own; remove --method.bta"),
     # unlearn: training options
     ("lr infinite", unlearn("--train.lr", "inf"), r"train.lr must be a finite number"),
     ("lr not a number", unlearn("--train.lr", "fast"), r"train.lr: expected a number"),
-    ("lr negative", unlearn("--train.lr", "-1e-4"), r"train.lr"),
+    ("lr negative", unlearn("--train.lr", "-1e-4"),
+     r"train.lr must be a finite number greater than 0, got -0.0001"),
+    ("lr zero", unlearn("--train.lr", "0"),
+     r"train.lr must be a finite number greater than 0, got 0"),
     ("lr without a value", unlearn("--train.lr"), r"train.lr: expected a number"),
     ("train group given a value", unlearn("--train", "5"), r"train is a group of options"),
     ("max_length zero", unlearn("--train.max_length", "0"), r"train.max_length must be at least 1"),
@@ -156,6 +161,48 @@ CASES: list[tuple[str, list[str], str]] = [
      r"'chat' needs a chat template.*--eval.prompt_format plain"),
     ("prepare chat format without a chat template",
      ["prepare", "--model", "{ws}/m", "--prompt_format", "chat", *TINY_BENCH, "--out", "{out}"], r"--prompt_format plain"),
+    # model folders: a typo of a folder, pickled weights, no weights, no tokenizer
+    ("model path a typo of a folder", unlearn(model="{ws}/prep/targett"),
+     r"model folder \S*prep/targett does not exist; did you mean \S*prep/target\?"),
+    ("model weights only pickled", unlearn(model="{ws}/pickled"),
+     r"pytorch_model.bin.*refuses pickled weights on purpose.*safe_serialization=True"),
+    ("eval model weights only pickled", evaluate(model="{ws}/pickled"), r"can run any code"),
+    ("prepare from pickled weights", ["prepare", "--model", "{ws}/pickled", "--out", "{out}"],
+     r"refuses pickled weights"),
+    ("model folder without weights", evaluate(model="{ws}/noweights"),
+     r"holds no model weights: no \*.safetensors file"),
+    ("model folder without tokenizer", unlearn(model="{ws}/notok"),
+     r"has no tokenizer: tokenizer.json and tokenizer_config.json are missing"
+     r".*saved beside the weights"),
+    ("eval model folder without tokenizer", evaluate(model="{ws}/notok"),
+     r"tokenizer.save_pretrained\(folder\)"),
+    # TOFU files of the user's own: other field names, null answers, what is not a data file
+    ("tofu fields named otherwise", unlearn("--benchmark.path", "{ws}/tofu_renamed", bench="tofu"),
+     r"field 'question': missing.*--benchmark.field_map question=your_field,answer=your_field"),
+    ("tofu field map half given", unlearn("--benchmark.path", "{ws}/tofu_renamed",
+                                          "--benchmark.field_map", "question=prompt", bench="tofu"),
+     r"field 'answer': missing.*--benchmark.field_map question=prompt,answer=your_field"),
+    ("tofu field map malformed", unlearn("--benchmark.path", "{ws}/tofu_renamed",
+                                         "--benchmark.field_map", "question", bench="tofu"),
+     r"benchmark.field_map: 'question' is not field=name"),
+    ("tofu field map unknown field",
+     unlearn("--benchmark.path", "{ws}/tofu_renamed", "--benchmark.field_map", "questoin=prompt",
+             bench="tofu"),
+     r"'questoin' is not a field of a qa record. Did you mean 'question'"),
+    ("tofu answer null", unlearn("--benchmark.path", "{ws}/tofu_null", bench="tofu"),
+     r"forget10.jsonl: line 1: field 'answer': missing its value: it is null"),
+    ("eval tofu answer null", evaluate("--benchmark.path", "{ws}/tofu_null", bench="tofu"),
+     r"field 'answer': missing its value: it is null"),
+    ("tofu split file a CSV", unlearn("--benchmark.path", "{ws}/tofu_csv", bench="tofu"),
+     r"no forget10_perturbed.json/.jsonl/.parquet or forget10.json/.jsonl/.parquet.*"
+     r"Found instead: forget10_perturbed.csv is a CSV file.*expected a .jsonl, .json, .parquet"),
+    ("tofu split file a folder", unlearn("--benchmark.path", "{ws}/tofu_dir", bench="tofu"),
+     r"forget10_perturbed.json is a folder, where a .json file is expected"),
+    ("tofu path a CSV file", unlearn("--benchmark.path", "{ws}/notes.csv", bench="tofu"),
+     r"notes.csv is a .csv file; TOFU reads a folder that holds its files"),
+    # metric selection: a name that no split of the plan can run
+    ("eval metric name no split can run", evaluate("--plan", "tofu", "--metrics", "mia_reference"),
+     r"metric mia_reference cannot run on any split of this plan \(forget/mia_reference: "),
     # demo
     ("demo method typo", demo("--methods", "grad_dif"), r"Did you mean 'grad_diff'"),
     ("demo method option typo", demo("--methods", "npo", "--npo.bta", "0.1"), r"Did you mean 'beta'"),
@@ -171,11 +218,16 @@ CASES: list[tuple[str, list[str], str]] = [
     ("attack another model than the evaluated one", ["attack", "--run", "{ws}/run", "--attack", "relearn", "--model", "{ws}/m2",
                                                      "--benchmark", "{ws}/bench"],
      r"is not the model run .* was evaluated on"),
-    ("attack list naming nothing", ["attack", "--run", "{ws}/run", "--attack", ","], r"names no attack"),
+    ("attack list naming nothing", ["attack", "--run", "{ws}/run", "--attack", ","], r"name the attacks"),
+    ("attack quantile not a number", ["attack", "--run", "{ws}/run", "--attack", "relearn", "--quantile", "high"],
+     r"quantile: expected a number"),
+    ("eval reference with values that are not numbers", evaluate("--reference", "{ws}/textref", "--metrics",
+                                                                 "forget_quality"),
+     r"textref/run.json: metrics/forget/truth_ratio/values does not follow the run record's schema"),
     # report: unfinished and malformed runs
     ("report a failed run", ["report", "{ws}/failedrun", "--out", "{out}/r.html"], r"is a run that failed \(no number 2\)"),
     ("report a running run", ["report", "{ws}/runningrun", "--out", "{out}/r.html"], r"still going or was killed"),
-    ("report metrics that are a list", ["report", "{ws}/listrun", "--out", "{out}/r.html"], r"'metrics' section is a list that does not follow the run record's schema"),
+    ("report metrics that are a list", ["report", "{ws}/listrun", "--out", "{out}/r.html"], r"'metrics' section \(a list\) does not follow the run record's schema"),
     # protocol: options of the other kind, a damaged record to resume
     ("protocol scale given requests", protocol("scale", "--requests", "2"), r"--requests applies to `protocol sequential`"),
     ("protocol sequential given sizes", protocol("sequential", "--sizes", "1,2"), r"--sizes applies to `protocol scale`"),
@@ -249,8 +301,30 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
                        "listrun": {"kind": "eval", "metrics": []}}.items():
         (ws / name).mkdir()
         (ws / name / "run.json").write_text(json.dumps(data))
+    textref = json.loads((ws / "run" / "run.json").read_text())
+    textref["metrics"]["forget/truth_ratio"]["values"] = ["high"] * len(textref["metrics"]["forget/truth_ratio"]["values"])
+    (ws / "textref").mkdir()
+    (ws / "textref" / "run.json").write_text(json.dumps(textref))
     (ws / "badproto").mkdir()
     (ws / "badproto" / "protocol.json").write_text("{not json")
+    shutil.copytree(ws / "m", ws / "prep" / "target")
+    for name, drop in {"pickled": ["model.safetensors"], "noweights": ["model.safetensors"],
+                       "notok": ["tokenizer.json", "tokenizer_config.json"]}.items():
+        shutil.copytree(ws / "m", ws / name)
+        for file in drop:
+            (ws / name / file).unlink()
+    (ws / "pickled" / "pytorch_model.bin").write_bytes(b"a pickle that must never be loaded")
+    qa = '{"question": "Who?", "answer": "Ann."}\n'
+    tofu_files = {  # folder -> files; the retain split is fine in each
+        "tofu_renamed": {"forget10.jsonl": '{"prompt": "Who?", "completion": "Ann."}\n'},
+        "tofu_null": {"forget10.jsonl": '{"question": "Who?", "answer": null}\n'},
+        "tofu_csv": {"forget10_perturbed.csv": "question,answer\nWho?,Ann.\n"},
+        "tofu_dir": {"forget10_perturbed.json/part.txt": qa},
+    }
+    for folder, files in tofu_files.items():
+        for name, text in {**files, "retain90.jsonl": qa}.items():
+            (ws / folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (ws / folder / name).write_text(text)
     for lock in ws.rglob(".*.lock"):
         lock.unlink()
     return ws
@@ -292,4 +366,4 @@ def test_a_bad_input_gets_a_clear_early_error(
 def test_the_corpus_is_broad() -> None:
     commands = {argv[0] for _, argv, _ in CASES}
     assert commands == {"unlearn", "eval", "report", "prepare", "demo", "attack", "protocol"}
-    assert len(CASES) >= 108
+    assert len(CASES) >= 127

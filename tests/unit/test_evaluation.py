@@ -371,6 +371,28 @@ def test_plan_fails_fast_on_bad_input(task: UnlearningTask, retain_run: Results)
     assert plan.skipped["verbmem_forget/verbmem"].startswith("the task has no 'verbmem_forget' split")
 
 
+def test_select_by_name_skips_the_splits_the_task_lacks(task: UnlearningTask) -> None:
+    """``--plan tofu --metrics rouge`` skips retain_perturbed as the plan alone does; a full key of
+    a missing split, or a name that no split of the plan can run, is still an error."""
+    whole = plan_metrics(task, plan="tofu")
+    chosen = plan_metrics(task, plan="tofu", metrics=["rouge"])
+    rouge = [k for k in (m.key for m in whole.metrics) if k.endswith("/rouge")]
+    assert [m.key for m in chosen.metrics] == rouge
+    assert chosen.skipped == {k: v for k, v in whole.skipped.items() if k in rouge}
+    missing = chosen.skipped["retain_perturbed/rouge"]
+    assert missing.startswith("the task has no 'retain_perturbed' split")
+    assert "forget/rouge" not in chosen.skipped
+    with pytest.raises(DataError, match="has no split 'retain_perturbed'"):
+        plan_metrics(task, plan="tofu", metrics=["retain_perturbed/rouge"])
+    with pytest.raises(DataError, match="has no split 'nosplit'"):
+        plan_metrics(task, plan="tofu", metrics=["rouge", "nosplit/rouge"])
+    with pytest.raises(ConfigError, match=r"mia_reference cannot run on any split of this plan "
+                                          r"\(forget/mia_reference: "):
+        plan_metrics(task, plan="tofu", metrics=["mia_reference"])
+    with pytest.raises(ConfigError, match="forget_quality cannot run: needs the retain-only"):
+        plan_metrics(task, plan="tofu", metrics=["rouge", "forget_quality"])
+
+
 def cli_args(**kw: str | None) -> argparse.Namespace:
     base = {"model": "tiny", "benchmark": "fictional", "out": "", "reference": None, "metrics": None,
             "plan": None, "overwrite": False}

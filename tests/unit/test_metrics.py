@@ -424,3 +424,21 @@ def test_split_binding_errors_say_how_to_write_the_key() -> None:
         METRICS.get("rouge")()
     with pytest.raises(ConfigError, match="write it as forget_quality"):
         METRICS.get("forget_quality")("forget")
+
+
+def test_ls_metrics_states_where_definitions_differ_from_open_unlearning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from obliviate.cli.main import main
+
+    assert main(["ls", "metrics"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "differ from open-unlearning's, on purpose" in printed
+    assert (
+        "mia_zlib: the zlib length is that of the answer as written (UTF-8), where open-unlearning "
+        "compresses the decoded tokens with a leading space; the AUC moves by at most 0.002."
+    ) in printed
+    assert (
+        "extraction_strength: an answer whose last token is wrong scores 0 (k* = |y|), as the "
+        "definition has it, where open-unlearning's loop stops at k = |y| - 1 and gives 1/|y|."
+    ) in printed

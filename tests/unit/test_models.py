@@ -55,6 +55,57 @@ def test_bad_model_specs_fail_fast(tmp_path, monkeypatch):
         resolve_model("./does/not/exist")
 
 
+def test_model_folders_that_cannot_load_are_named_before_loading(tmp_path, monkeypatch):
+    """A typo of an existing folder, pickled weights, no weights, no tokenizer: each refused from
+    the folder's file names, with what to do; none is read as a hub id or reaches transformers."""
+    import shutil
+
+    import transformers
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    lm = load_model("tiny")
+    good = save_model(lm.model, lm.tokenizer, tmp_path / "prep" / "target")
+
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a tokenizer or weights were loaded before the folder was checked")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_loading)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_loading)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match=r"^model folder prep/targett does not exist; "
+                                         r"did you mean prep/target\?"):
+        load_model("prep/targett")  # org/name in form, but prep/ is a folder here
+    with pytest.raises(ModelError, match=r"HF_HUB_OFFLINE"):  # nothing close: still a hub id
+        resolve_model("prep/other_model")
+
+    def variant(name: str, *drop: str) -> object:
+        folder = tmp_path / name
+        shutil.copytree(good, folder)
+        for file in drop:
+            (folder / file).unlink()
+        return folder
+
+    pickled = variant("pickled", "model.safetensors")
+    (pickled / "pytorch_model.bin").write_bytes(b"never unpickled")
+    (pickled / "training_args.bin").write_bytes(b"never unpickled")
+    with pytest.raises(ModelError, match=(
+        r"weights only as pickled pytorch_model.bin and no \*.safetensors file.*refuses pickled "
+        r"weights on purpose.*save_pretrained\(new_folder, safe_serialization=True\)"
+    )):
+        load_model(pickled)
+    with pytest.raises(ModelError, match=r"holds no model weights: no \*.safetensors file"):
+        load_model(variant("noweights", "model.safetensors"))
+    assert resolve_model(tmp_path / "noweights", weights=False) == tmp_path / "noweights"
+    notok = variant("notok", "tokenizer.json", "tokenizer_config.json")
+    with pytest.raises(ModelError, match=r"has no tokenizer: tokenizer.json and "
+                                         r"tokenizer_config.json are missing.*saved beside"):
+        load_model(notok, tokenizer_only=True)
+    with pytest.raises(ModelError, match=r"has no tokenizer: tokenizer.json is missing"):
+        resolve_model(variant("novocab", "tokenizer.json"))
+    # tokenizer_config.json alone may be absent: tokenizer.json is the tokenizer
+    assert resolve_model(variant("noconfig", "tokenizer_config.json")) == tmp_path / "noconfig"
+
+
 def test_default_device_is_this_process_s_gpu_or_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 

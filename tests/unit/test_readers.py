@@ -427,6 +427,61 @@ def test_build_tofu_fallbacks_shards_and_errors(tmp_path: Path) -> None:
         tofu.build_tofu(str(broken), "forget01")
 
 
+def test_tofu_field_map_from_python_and_the_command_line(tmp_path: Path) -> None:
+    """Files whose fields are named otherwise read with field_map, a dict in Python or
+    ``question=prompt,answer=completion`` on the command line; without it the error gives both
+    forms. A null answer is called null, a CSV or a folder where a file is expected is named."""
+    from obliviate.benchmarks.load import load_benchmark
+
+    names = {"question": "prompt", "answer": "completion"}
+    (tmp_path / "renamed").mkdir()
+    for src in ("forget01_perturbed.json", "retain99.jsonl"):
+        rows = [json.loads(line) for line in (FIX / "tofu" / src).read_text().splitlines()]
+        renamed = [{names.get(k, k): v for k, v in row.items()} for row in rows]
+        _write_jsonl(tmp_path / "renamed" / f"{Path(src).stem}.jsonl", renamed)
+    folder = str(tmp_path / "renamed")
+    expected = tofu.build_tofu(str(FIX / "tofu"), "forget01")
+    from_python = tofu.build_tofu(folder, "forget01", field_map=names)
+    from_cli = load_benchmark(
+        "tofu", path=folder, forget="forget01", field_map=" question=prompt, answer=completion"
+    )
+    for task in (from_python, from_cli):
+        assert (task.forget, task.retain) == (expected.forget, expected.retain)
+    with pytest.raises(DataError, match=(
+        r"forget01_perturbed\.jsonl: line 1: field 'question': missing .*"
+        r"pass field_map=\{'question': 'your_field'\}\); on the command line: "
+        r"--benchmark\.field_map question=your_field,answer=your_field$"
+    )):
+        tofu.build_tofu(folder, "forget01")
+    with pytest.raises(DataError, match=r"field_map question=prompt,answer=your_field$"):
+        tofu.build_tofu(folder, "forget01", field_map="question=prompt")
+    for bad, message in (("question", r"'question' is not field=name"),
+                         ("questoin=prompt", r"'questoin' is not a field of a qa record\. Did you"),
+                         ({"question": 1}, r"expected a mapping of record field -> field name")):
+        with pytest.raises(ConfigError, match=r"benchmark\.field_map: " + message):
+            tofu.build_tofu(folder, "forget01", field_map=bad)  # type: ignore[arg-type]
+
+    _write_jsonl(tmp_path / "null.jsonl", [{"question": "Q?", "answer": None}])
+    with pytest.raises(DataError, match=r"null.jsonl: line 1: field 'answer': missing its value: "
+                                        r"it is null, and every record needs one"):
+        read_records(tmp_path / "null.jsonl")
+    odd = tmp_path / "odd"
+    shutil.copytree(FIX / "tofu", odd)
+    (odd / "forget01_perturbed.json").rename(odd / "forget01_perturbed.csv")
+    (odd / "forget01.json").mkdir()
+    (odd / "forget01").mkdir()
+    with pytest.raises(DataError, match=(
+        r"no forget01_perturbed\.json/\.jsonl/\.parquet or forget01\.json/\.jsonl/\.parquet; "
+        r"TOFU forget01 needs it\. Found instead: forget01_perturbed\.csv is a CSV file, which "
+        r"obliviate does not read; expected a \.jsonl, \.json, \.parquet file: convert it.*; "
+        r"forget01\.json is a folder, where a \.json file is expected; forget01/ is a folder "
+        r"without \.parquet, \.jsonl or \.json files in it$"
+    )):
+        tofu.build_tofu(str(odd), "forget01")
+    with pytest.raises(DataError, match=r"retain99\.jsonl is a \.jsonl file; TOFU reads a folder"):
+        tofu.build_tofu(str(odd / "retain99.jsonl"), "forget01")
+
+
 def test_idk_templates_plain_and_quoted_lines(tmp_path: Path) -> None:
     (tmp_path / "idk.jsonl").write_text('I don\'t know.\n\n"No idea."\n')
     assert tofu.load_idk_templates(tmp_path / "idk.jsonl") == ["I don't know.", "No idea."]

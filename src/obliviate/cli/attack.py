@@ -31,18 +31,13 @@ def add_parser(sub: Any, name: str = "attack", help_text: str = DEFAULT_HELP) ->
         description=f"{help_text} Attacks: {', '.join(ATTACKS.names())} (obliviate ls attacks). "
         f"--all runs the standard battery: {battery}. An attack's options are dotted: --relearn.steps 50.",
     )
-    p.add_argument("--run", required=True, help="the run folder (evaluated; its model in RUN/model)")
+    from obliviate.cli.request import add_request
+    from obliviate.runs.attack_run import AttackRequest
+
+    add_request(p, AttackRequest, required=("run",), exclude=("attacks", "options"))
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--attack", help="comma-separated attack names (relearn,quantize)")
     which.add_argument("--all", action="store_true", help="the standard battery")
-    p.add_argument("--reference", help="the retain-only model's run (default: the run's evaluation reference)")
-    p.add_argument("--reference-model", help="the retain-only model's folder (default: the model that run evaluated)")
-    p.add_argument("--model", help="the model to attack (default: RUN/model)")
-    p.add_argument("--benchmark", help="the benchmark folder (default: the one the run records)")
-    p.add_argument("--verdict-metric", help="per-item score of the verdict (default: forget/prob)")
-    p.add_argument("--quantile", type=float, default=0.95, help="the retain-only model's quantile an item must exceed to show a fact")
-    p.add_argument("--seed", type=int, default=0, help="seeds every attack")
-    p.add_argument("--overwrite", action="store_true", help="replace attacks stored with other options")
     return p
 
 
@@ -63,13 +58,12 @@ def run(args: argparse.Namespace, extra: list[str] | None = None) -> int:
     """Run ``obliviate attack``; returns the exit code (errors are raised as ObliviateError)."""
     from rich.console import Console
 
-    from obliviate.runs.attack_run import plan_attack, run_attack, summary_lines
+    from obliviate.cli.request import request_from
+    from obliviate.runs.attack_run import AttackRequest, plan_request, run_attack, summary_lines
 
-    options = parse_options(extra or [])
-    plan = plan_attack(args.run, "all" if args.all else args.attack, options, reference=args.reference,
-                       reference_model=args.reference_model, model=args.model, benchmark=args.benchmark,
-                       verdict_metric=args.verdict_metric, quantile=args.quantile, seed=args.seed,
-                       overwrite=args.overwrite)
+    attacks = "all" if args.all else args.attack
+    request = request_from(AttackRequest, args, attacks=attacks, options=parse_options(extra or []))
+    plan = plan_request(request)
     console = Console(stderr=True)
     if plan.reference_model is None:
         console.print("no retain-only model: the attacks run on the unlearned model only, and there is no verdict")

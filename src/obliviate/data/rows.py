@@ -77,8 +77,10 @@ class _Row:
         value = self.row.get(name)
         if value is None and required:
             if name in self.row:
-                raise self.error(
-                    field, "is null, and every record needs it; fill it in or drop the record"
+                raise self.error(  # there, but null: renaming it (field_map) would not help
+                    field,
+                    "missing its value: it is null, and every record needs one; fill it in or "
+                    "drop the record",
                 )
             raise self.missing(field)
         return _MISSING if value is None else value

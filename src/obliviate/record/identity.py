@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from obliviate.errors import ConfigError
@@ -17,6 +17,41 @@ def identity_digest(identity: Mapping[str, Any]) -> str:
     """A short content digest of a run's identity (16 hex digits of SHA-256 over canonical JSON)."""
     blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def differing(
+    old: Mapping[str, Any], new: Mapping[str, Any], nested: Iterable[str] = ()
+) -> list[str]:
+    """The keys whose values differ (``config.lr`` style for the ``nested`` mappings)."""
+    keys = sorted({*old, *new})
+    out: list[str] = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if a == b:
+            continue
+        if k in nested and isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.extend(f"{k}.{sub}" for sub in differing(a, b))
+        else:
+            out.append(k)
+    return out
+
+
+def check_same_identity(
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    *,
+    what: str = "the interrupted run",
+    nested: Iterable[str] = (),
+) -> None:
+    """Refuse to resume when the stored identity differs from this run's, naming the differences."""
+    if not old:
+        return
+    changed = differing(old, new, nested)
+    if changed:
+        raise ConfigError(
+            f"--resume with options that differ from {what} in {', '.join(changed)}; "
+            "use the same options, or start over with --overwrite"
+        )
 
 
 def evaluation_identity(
@@ -65,11 +100,15 @@ def check_same_evaluation(
         "benchmark": "another benchmark",
         "options": "other evaluation options",
     }
-    stored = {k: v for k, v in stored.items() if k in what}
-    identity = {k: v for k, v in identity.items() if k in what}
-    if stored == identity:
+    changed = set(
+        differing(
+            {k: v for k, v in stored.items() if k in what},
+            {k: v for k, v in identity.items() if k in what},
+        )
+    )
+    if not changed:
         return
-    differs = [text for key, text in what.items() if stored.get(key) != identity.get(key)]
+    differs = [text for key, text in what.items() if key in changed]
     raise ConfigError(
         f"{out} holds metrics of {' and '.join(differs)}; they cannot be resumed for this one. Pass "
         "--overwrite (overwrite=True) to recompute them here, or choose another --out"

@@ -201,7 +201,7 @@ def section(cls: type[S], data: Any) -> S:
         return cls()
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(typing.cast(Any, cls)):
         if f.name in data:
             ok, value = _read(hints[f.name], data[f.name])
             if ok:
@@ -223,7 +223,7 @@ def _read(tp: Any, value: Any) -> tuple[bool, Any]:
     if tp is type(None):
         return value is None, None
     if dataclasses.is_dataclass(tp):
-        return isinstance(value, Mapping), section(tp, value)  # type: ignore[arg-type]
+        return isinstance(value, Mapping), section(typing.cast(Any, tp), value)
     if origin is dict:
         if not isinstance(value, Mapping):
             return False, None
@@ -278,8 +278,12 @@ def _where(tp: Any, value: Any, path: str) -> list[str]:
         if not isinstance(value, Mapping):
             return [path]
         hints = typing.get_type_hints(tp)
-        return [w for f in dataclasses.fields(tp) if f.name in value
-                for w in _where(hints[f.name], value[f.name], f"{path}/{f.name}")]
+        return [
+            w
+            for f in dataclasses.fields(tp)
+            if f.name in value
+            for w in _where(hints[f.name], value[f.name], f"{path}/{f.name}")
+        ]
     if origin is dict:
         if not isinstance(value, Mapping):
             return [path]
@@ -287,8 +291,8 @@ def _where(tp: Any, value: Any, path: str) -> list[str]:
     if origin is list:
         if not isinstance(value, list):
             return [path]
-        wrong = [w for v in value for w in _where(args[0], v, path)]
-        return wrong[:1]
+        bad = [w for v in value for w in _where(args[0], v, path)]
+        return bad[:1]
     return [] if _read(tp, value)[0] else [path]
 
 

@@ -29,6 +29,39 @@ from obliviate.attacks.verdict import CANONICAL, KNOWLEDGE_METRICS, judge
 from obliviate.errors import ConfigError
 from obliviate.record import RunRecord, identity_digest, run_file
 from obliviate.record.recorder import Recorder
+from obliviate.runs.checks import check_evaluated, check_loaded_weights
+
+
+@dataclass
+class AttackRequest:
+    """Everything ``obliviate attack`` and :func:`obliviate.attack` take, declared once."""
+
+    run: str = ""  # the run folder (evaluated; its model in RUN/model)
+    attacks: list[str] = field(default_factory=list)  # attack names (relearn,quantize) or all
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per attack, its options
+    reference: str | None = None  # the retain-only model's run (default: the run's reference)
+    reference_model: str | None = None  # the retain-only model's folder (default: its run's model)
+    model: str | None = None  # the model to attack (default: RUN/model)
+    benchmark: str | None = None  # the benchmark folder (default: the one the run records)
+    verdict_metric: str | None = None  # per-item score of the verdict (default: forget/prob)
+    quantile: float = 0.95  # the retain-only model's quantile an item must exceed to show a fact
+    seed: int = 0  # seeds every attack
+    overwrite: bool = False  # replace attacks stored with other options
+
+    def validate(self) -> None:
+        if not self.run:
+            raise ConfigError("name the run to attack (--run RUN, the folder of an evaluated run)")
+
+
+def plan_request(request: AttackRequest) -> AttackPlan:
+    """:func:`plan_attack` for a typed request."""
+    attacks: str | list[str] = "all" if request.attacks == ["all"] else request.attacks
+    return plan_attack(
+        request.run, attacks, request.options, reference=request.reference,
+        reference_model=request.reference_model, model=request.model, benchmark=request.benchmark,
+        verdict_metric=request.verdict_metric, quantile=request.quantile, seed=request.seed,
+        overwrite=request.overwrite,
+    )
 
 
 @dataclass
@@ -66,33 +99,6 @@ def _eval_model(record: RunRecord, base: Path) -> str | None:
     return None
 
 
-def evaluated_fingerprint(record: RunRecord) -> str | None:
-    """The fingerprint of the model whose scores a run stores (None when it recorded none)."""
-    found = record.eval_identity.get("model")
-    return found if isinstance(found, str) and found else None
-
-
-def check_evaluated(record: RunRecord, folder: Path, what: str, flag: str) -> None:
-    """Refuse to attack a model folder other than the one whose scores ``record`` stores.
-
-    The attacked scores are compared with the stored ones item by item, so they must come from the
-    same weights: a model found elsewhere (another --model, or whatever now sits at the recorded
-    path) would mix two models into one verdict.
-    """
-    from obliviate.models.io import folder_fingerprint
-
-    stored = evaluated_fingerprint(record)
-    if stored is None or not stored.startswith("folder:"):
-        return  # scored in memory: checked against the weights once they load (run_attack)
-    if folder_fingerprint(folder) != stored:
-        raise ConfigError(
-            f"{folder} is not the model {what} was evaluated on (its files differ in name, size, modification time "
-            f"or tensors): the attack would compare another model's scores with the stored ones. Pass {flag} with "
-            "the evaluated model's folder, or evaluate this model into the run first (obliviate eval --model "
-            f"{folder} --benchmark B --out RUN --overwrite)"
-        )
-
-
 def attack_keys(record: RunRecord, task: Any) -> list[str]:
     """The run's stored per-item knowledge metrics on the forget split, the ones an attack re-runs."""
     keys = []
@@ -107,6 +113,40 @@ def attack_keys(record: RunRecord, task: Any) -> list[str]:
             f"on a benchmark with QA forget items ({task.name!r} has none)"
         )
     return sorted(keys)
+
+
+def choose_attacks(attacks: str | list[str] | None, options: Any) -> list[Attack]:
+    """The attacks to run with their options, checked (names, options, stored labels)."""
+    from obliviate.attacks import ATTACKS, BATTERY
+    from obliviate.attacks.base import resolve_attack
+
+    if options is not None and not isinstance(options, dict):
+        raise ConfigError(f"attack options map each attack to its options ({{'relearn': {{'steps': 50}}}}), not {options!r}")
+    for name, opts in (options or {}).items():
+        if not isinstance(opts, dict):
+            raise ConfigError(f"the options of attack {name!r} are a mapping such as {{'steps': 50}}, not {opts!r}")
+    options = {k: dict(v) for k, v in (options or {}).items()}
+    if attacks is None or attacks == "" or attacks == []:
+        raise ConfigError(f"name the attacks (--attack relearn,quantize) or use --all; choices: {', '.join(ATTACKS.names())}")
+    if attacks == "all":
+        chosen = [(name, {**opts, **options.get(name, {})}) for name, opts in BATTERY]
+    else:
+        names = [a.strip() for a in attacks.split(",")] if isinstance(attacks, str) else list(attacks)
+        chosen = [(ATTACKS.canonical(n), options.get(n, options.get(ATTACKS.canonical(n), {}))) for n in names if n]
+        if not chosen:
+            raise ConfigError(f"--attack {attacks!r} names no attack; choices: {', '.join(ATTACKS.names())} (or --all)")
+    for key in options:
+        if ATTACKS.canonical(key) not in {n for n, _ in chosen}:
+            raise ConfigError(f"options given for attack {key!r}, which is not among those to run ({', '.join(n for n, _ in chosen)})")
+    built = [resolve_attack(n, o) for n, o in chosen]
+    for a in built:
+        if hasattr(a.config, "validate"):
+            a.config.validate()
+    labels = [a.label for a in built]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"two attacks would be stored under the same name ({', '.join(labels)}); run them separately")
+
+    return built
 
 
 def plan_attack(
@@ -140,8 +180,6 @@ def plan_attack(
         seed: seeds every attack.
         overwrite: replace attacks stored with other options.
     """
-    from obliviate.attacks import ATTACKS, BATTERY
-    from obliviate.attacks.base import resolve_attack
     from obliviate.config import build
     from obliviate.metrics.base import EvalOptions
     from obliviate.runs.plan import load_task
@@ -159,32 +197,7 @@ def plan_attack(
     if not 0.5 <= quantile < 1.0:
         raise ConfigError(f"--quantile must be in [0.5, 1), got {quantile}")
 
-    # The attacks and their options, all checked before the benchmark loads.
-    if options is not None and not isinstance(options, dict):
-        raise ConfigError(f"attack options map each attack to its options ({{'relearn': {{'steps': 50}}}}), not {options!r}")
-    for name, opts in (options or {}).items():
-        if not isinstance(opts, dict):
-            raise ConfigError(f"the options of attack {name!r} are a mapping such as {{'steps': 50}}, not {opts!r}")
-    options = {k: dict(v) for k, v in (options or {}).items()}
-    if attacks is None or attacks == "" or attacks == []:
-        raise ConfigError(f"name the attacks (--attack relearn,quantize) or use --all; choices: {', '.join(ATTACKS.names())}")
-    if attacks == "all":
-        chosen = [(name, {**opts, **options.get(name, {})}) for name, opts in BATTERY]
-    else:
-        names = [a.strip() for a in attacks.split(",")] if isinstance(attacks, str) else list(attacks)
-        chosen = [(ATTACKS.canonical(n), options.get(n, options.get(ATTACKS.canonical(n), {}))) for n in names if n]
-        if not chosen:
-            raise ConfigError(f"--attack {attacks!r} names no attack; choices: {', '.join(ATTACKS.names())} (or --all)")
-    for key in options:
-        if ATTACKS.canonical(key) not in {n for n, _ in chosen}:
-            raise ConfigError(f"options given for attack {key!r}, which is not among those to run ({', '.join(n for n, _ in chosen)})")
-    built = [resolve_attack(n, o) for n, o in chosen]
-    for a in built:
-        if hasattr(a.config, "validate"):
-            a.config.validate()
-    labels = [a.label for a in built]
-    if len(set(labels)) != len(labels):
-        raise ConfigError(f"two attacks would be stored under the same name ({', '.join(labels)}); run them separately")
+    built = choose_attacks(attacks, options)  # every attack and its options, before the benchmark loads
 
     spec = str(benchmark) if benchmark is not None else record.benchmark_info.spec
     if not spec:
@@ -204,6 +217,25 @@ def plan_attack(
     if vkey not in keys:
         raise ConfigError(f"--verdict-metric {vkey!r} is not among the run's per-item forget metrics: {', '.join(keys)}")
 
+    target = _target(record, run_dir, model)
+    check_evaluated(record, target, f"run {run_dir}", "--model")
+    ref_record, ref_model = _reference(record, run_dir, reference, reference_model)
+    opts_data = record.eval_info.options
+    eval_options = build(EvalOptions, {k: v for k, v in opts_data.items() if k in {f.name for f in dataclasses.fields(EvalOptions)}}, "eval")
+    plan = AttackPlan(run_dir, record, task, built, str(target.resolve()), ref_record, ref_model, eval_options, keys,
+                      vkey, quantile, seed, overwrite)
+    plan.identity = {"model": plan.model, "reference_model": ref_model, "benchmark": got, "seed": seed}
+    for a in built:  # stored with other options: refuse before any model loads
+        stored = record.attacks.get(a.label)
+        if stored and stored.identity != attack_identity(plan, a) and not overwrite:
+            raise ConfigError(
+                f"run {run_dir} already holds attack {a.label!r} with other options, model or seed; pass --overwrite to replace it"
+            )
+    return plan
+
+
+def _target(record: RunRecord, run_dir: Path, model: str | os.PathLike | None) -> Path:
+    """The model folder to attack: --model, else RUN/model, else the model the run evaluated."""
     target = Path(model).expanduser() if model is not None else run_dir / "model"
     if not _model_folder(target):
         found = _eval_model(record, run_dir) if model is None else None
@@ -211,8 +243,13 @@ def plan_attack(
             raise ConfigError(f"no model to attack: {target} holds no config.json; pass --model (the unlearned model's folder)")
         target = Path(found)
 
-    check_evaluated(record, target, f"run {run_dir}", "--model")
+    return target
 
+
+def _reference(
+    record: RunRecord, run_dir: Path, reference: str | os.PathLike | None, reference_model: str | os.PathLike | None
+) -> tuple[RunRecord | None, str | None]:
+    """The retain-only model's run and model folder (both checked), or None when there is none."""
     ref_record: RunRecord | None = None
     ref_model: str | None = None
     ref_spec = reference if reference is not None else record.eval_info.reference
@@ -233,18 +270,7 @@ def plan_attack(
                 "e.g. prep/retain); the verdict compares each attack with the same attack on it"
             )
         check_evaluated(ref_record, Path(ref_model), f"reference run {ref_path}", "--reference-model")
-    opts_data = record.eval_info.options
-    eval_options = build(EvalOptions, {k: v for k, v in opts_data.items() if k in {f.name for f in dataclasses.fields(EvalOptions)}}, "eval")
-    plan = AttackPlan(run_dir, record, task, built, str(target.resolve()), ref_record, ref_model, eval_options, keys,
-                      vkey, quantile, seed, overwrite)
-    plan.identity = {"model": plan.model, "reference_model": ref_model, "benchmark": got, "seed": seed}
-    for a in built:  # stored with other options: refuse before any model loads
-        stored = record.attacks.get(a.label)
-        if stored and stored.identity != attack_identity(plan, a) and not overwrite:
-            raise ConfigError(
-                f"run {run_dir} already holds attack {a.label!r} with other options, model or seed; pass --overwrite to replace it"
-            )
-    return plan
+    return ref_record, ref_model
 
 
 def attack_identity(plan: AttackPlan, attack: Attack) -> dict[str, Any]:
@@ -263,20 +289,6 @@ def _evaluate(attacked: Any, keys: list[str], options: Any) -> dict[str, dict[st
     placed = dataclasses.replace(options, device_map="none")
     res = evaluate(attacked.model, attacked.task, plan=keys, options=placed)
     return {k: res.metrics[k] for k in keys if k in res.metrics}
-
-
-def _check_loaded(lm: Any, record: RunRecord | None, role: str) -> None:
-    """A run scored in memory recorded a hash of its weights: the loaded model must have the same."""
-    from obliviate.models.io import model_fingerprint
-
-    stored = evaluated_fingerprint(record or RunRecord({}))
-    if stored is None or not stored.startswith("memory:"):
-        return
-    if model_fingerprint(dataclasses.replace(lm, path=None)) != stored:
-        raise ConfigError(
-            f"the {role} model {lm.source} does not hold the weights its run was evaluated with; pass the "
-            "evaluated model's folder, or evaluate this model into the run first"
-        )
 
 
 def verdict(record: RunRecord, reference: RunRecord | None, key: str, q: float) -> dict[str, Any] | None:
@@ -315,7 +327,7 @@ def run_attack(plan: AttackPlan, *, progress: bool = True, say: Any = None) -> R
                 continue
             if role not in models:
                 models[role] = load_model(spec)
-                _check_loaded(models[role], plan.record if role == "unlearned" else plan.reference_record, role)
+                check_loaded_weights(models[role], plan.record if role == "unlearned" else plan.reference_record, role)
             say(f"{attack.label}: attacking the {role} model")
             t0 = time.perf_counter()
             ctx = AttackContext(models[role], plan.task, plan.options.prompt_format, plan.seed, role, progress)

@@ -19,14 +19,16 @@ what the user keeps beside obliviate's files is never deleted.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from obliviate.errors import ConfigError, OutputExistsError
-from obliviate.record.identity import identity_digest
+from obliviate.record import RunRecord
+from obliviate.record.identity import check_same_identity, differing, identity_digest
 
 Claim = Literal["new", "resume", "overwrite"]
 """What :func:`decide_output` decided: a fresh folder, a run to continue, a run to replace."""
@@ -186,43 +188,52 @@ def clear_owned(out: Path, owned: Iterable[str] = (), *, record: str = "run.json
             entry.unlink(missing_ok=True)
 
 
-def differing(
-    old: Mapping[str, Any], new: Mapping[str, Any], nested: Iterable[str] = ()
-) -> list[str]:
-    """The keys whose values differ (``config.lr`` style for the ``nested`` mappings)."""
-    keys = sorted({*old, *new})
-    out: list[str] = []
-    for k in keys:
-        a, b = old.get(k), new.get(k)
-        if a == b:
-            continue
-        if k in nested and isinstance(a, Mapping) and isinstance(b, Mapping):
-            out.extend(f"{k}.{sub}" for sub in differing(a, b))
-        else:
-            out.append(k)
-    return out
+def evaluated_fingerprint(record: RunRecord) -> str | None:
+    """The fingerprint of the model whose scores a run stores (None when it recorded none)."""
+    found = record.eval_identity.get("model")
+    return found if isinstance(found, str) and found else None
 
 
-def check_same_identity(
-    old: Mapping[str, Any] | None,
-    new: Mapping[str, Any],
-    *,
-    what: str = "the interrupted run",
-    nested: Iterable[str] = (),
-) -> None:
-    """Refuse to resume when the stored identity differs from this run's, naming the differences."""
-    if not old:
-        return
-    changed = differing(old, new, nested)
-    if changed:
+def check_evaluated(record: RunRecord, folder: Path, what: str, flag: str) -> None:
+    """Refuse to attack a model folder other than the one whose scores ``record`` stores.
+
+    The attacked scores are compared with the stored ones item by item, so they must come from the
+    same weights: a model found elsewhere (another --model, or whatever now sits at the recorded
+    path) would mix two models into one verdict.
+    """
+    from obliviate.models.io import folder_fingerprint
+
+    stored = evaluated_fingerprint(record)
+    if stored is None or not stored.startswith("folder:"):
+        return  # scored in memory: checked against the weights once they load (run_attack)
+    if folder_fingerprint(folder) != stored:
         raise ConfigError(
-            f"--resume with options that differ from {what} in {', '.join(changed)}; "
-            "use the same options, or start over with --overwrite"
+            f"{folder} is not the model {what} was evaluated on (its files differ in name, size, modification time "
+            f"or tensors): the attack would compare another model's scores with the stored ones. Pass {flag} with "
+            "the evaluated model's folder, or evaluate this model into the run first (obliviate eval --model "
+            f"{folder} --benchmark B --out RUN --overwrite)"
+        )
+
+
+def check_loaded_weights(lm: Any, record: RunRecord | None, role: str) -> None:
+    """A run scored in memory recorded a hash of its weights: the loaded model must have the same."""
+    from obliviate.models.io import model_fingerprint
+
+    stored = evaluated_fingerprint(record or RunRecord({}))
+    if stored is None or not stored.startswith("memory:"):
+        return
+    if model_fingerprint(dataclasses.replace(lm, path=None)) != stored:
+        raise ConfigError(
+            f"the {role} model {lm.source} does not hold the weights its run was evaluated with; pass the "
+            "evaluated model's folder, or evaluate this model into the run first"
         )
 
 
 __all__ = [
     "COMMON_OWNED",
+    "check_evaluated",
+    "check_loaded_weights",
+    "evaluated_fingerprint",
     "Claim",
     "benchmark_folder",
     "check_output",

@@ -100,19 +100,18 @@ def plan_unlearn(
         benchmark_folder,
         check_output,
         decide_output,
-        is_loaded,
         model_folder,
         require_model,
     )
 
     require_model(model)
     chosen, built = resolve_options(method, options)
-    if is_loaded(model):
-        model_spec = str(model.source)  # type: ignore[union-attr]
-        check_prompt_format(model, built.prompt_format)
-    else:
+    if isinstance(model, str | os.PathLike):
         model_spec = str(model)
-        check_prompt_format(resolve_model(model), built.prompt_format)  # type: ignore[arg-type]
+        check_prompt_format(resolve_model(model), built.prompt_format)
+    else:  # a LoadedModel (require_model refused anything else)
+        model_spec = str(model.source)
+        check_prompt_format(model, built.prompt_format)
     model_path = model_folder(model)
     task, bench_spec, built.benchmark = _task(benchmark, built.benchmark)
     task.check_items()

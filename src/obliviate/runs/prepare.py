@@ -18,13 +18,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from obliviate.config import to_dict
 from obliviate.errors import ConfigError, ObliviateError, OutputExistsError
 from obliviate.files import write_atomic
 from obliviate.record import Recorder
 from obliviate.record.store import read_run
+from obliviate.runs.checks import check_same_identity
 from obliviate.training.loop import TrainConfig
 
 PREPARE_FILE = "prepare.json"
@@ -39,7 +40,7 @@ class PrepareConfig:
 
     train: TrainConfig = field(default_factory=TrainConfig)  # fine-tuning recipe of both models
     benchmark: dict[str, Any] = field(default_factory=dict)  # options of the benchmark's builder
-    prompt_format: str = "plain"  # plain (Question:/Answer:, ~40% fewer tokens than SmolLM2's chat template), chat or auto
+    prompt_format: Literal["auto", "chat", "plain"] = "plain"  # plain (Question:/Answer:, ~40% fewer tokens than SmolLM2's chat template), chat or auto
     summary_new_tokens: int = 32  # generation length for the ROUGE-L summary (answers are short)
     summary_items: int = 50  # items of each split the summary reads, spread evenly over it (0: all)
     rehearsal: int = 0  # general-knowledge QA pairs (of 80 shipped) mixed into both fine-tunes, so model utility survives
@@ -251,15 +252,7 @@ def check_prepare_resumable(out: Path, record: dict[str, Any]) -> None:
     new = {k: record.get(k) for k in ("benchmark_spec", "model", "config")}
     if previous.get("benchmark_spec") is None:  # written before the record named them
         old["benchmark_spec"], old["model"] = new["benchmark_spec"], previous.get("model")
-    if old != new:
-        changed = sorted(k for k in new if old.get(k) != new.get(k))
-        if old["config"] != new["config"] and isinstance(old["config"], dict):
-            changed = [f"config.{k}" for k in sorted(new["config"]) if old["config"].get(k) != new["config"].get(k)] + [
-                c for c in changed if c != "config"]
-        raise ConfigError(
-            f"--resume with options that differ from the interrupted preparation in {', '.join(changed)}; "
-            "use the same options, or start over with --overwrite"
-        )
+    check_same_identity(old, new, what="the interrupted preparation", nested=("config",))
 
 
 def _prepare(
