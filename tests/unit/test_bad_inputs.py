@@ -366,4 +366,4 @@ def test_a_bad_input_gets_a_clear_early_error(
 def test_the_corpus_is_broad() -> None:
     commands = {argv[0] for _, argv, _ in CASES}
     assert commands == {"unlearn", "eval", "report", "prepare", "demo", "attack", "protocol"}
-    assert len(CASES) >= 127
+    assert len(CASES) >= 129
