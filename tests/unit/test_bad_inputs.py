@@ -104,6 +104,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("eval metric typo", evaluate("--metrics", "mia_min_kk"), r"Did you mean 'mia_min_k'"),
     ("eval metric of a missing split", evaluate("--metrics", "nosplit/rouge"), r"no split 'nosplit'"),
     ("eval option typo", evaluate("--eval.max_new_token", "8"), r"unknown option 'eval.max_new_token'"),
+    ("eval uncapped names no split", evaluate("--eval.uncapped", "nosuchsplit"),
+     r"eval.uncapped names nosuchsplit, not a split"),
     ("eval k out of range", evaluate("--eval.k", "2"), r"eval.k must be a fraction"),
     ("eval precision", evaluate("--eval.precision", "fp16"), r"is not one of auto, bf16, fp32"),
     ("eval option of another command", evaluate("--train.lr", "1"), r"takes only --eval"),
@@ -366,4 +368,4 @@ def test_a_bad_input_gets_a_clear_early_error(
 def test_the_corpus_is_broad() -> None:
     commands = {argv[0] for _, argv, _ in CASES}
     assert commands == {"unlearn", "eval", "report", "prepare", "demo", "attack", "protocol"}
-    assert len(CASES) >= 129
+    assert len(CASES) >= 130

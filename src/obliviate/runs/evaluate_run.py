@@ -68,6 +68,7 @@ def evaluate(
     else:  # the benchmark's official settings (TOFU: 200-token answers), the caller's over them
         spec = spec_of(task)
         options = build(EvalOptions, {**(dict(spec.eval_defaults) if spec else {}), **dict(options or {})}, "eval")
+    options.validate(task)  # split names too (eval.uncapped), before the model loads
     ref = load_reference(reference) if reference is not None else None
     selected = [m for m in metrics.split(",") if m.strip()] if isinstance(metrics, str) else metrics
     plan_metrics(task, plan, selected, ref)  # fail fast, before the model loads
