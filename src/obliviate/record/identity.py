@@ -64,7 +64,7 @@ def evaluation_identity(
     from dataclasses import asdict
 
     from obliviate.data.task import CORE_SPLITS
-    from obliviate.models.io import model_fingerprint
+    from obliviate.models.fingerprint import model_fingerprint
     from obliviate.scoring import CachedScorer, ModelScorer, Scorer
 
     inner = source.inner if isinstance(source, CachedScorer) else source

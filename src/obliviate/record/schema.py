@@ -330,7 +330,7 @@ def _schema_of(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         name = tp.__name__
         if name not in defs:
-            defs[name] = {}  # a placeholder against recursion
+            defs[name] = {}  # begun: a section that refers back to itself stops here
             hints = typing.get_type_hints(tp)
             props = {}
             for f in dataclasses.fields(tp):

@@ -201,7 +201,7 @@ def check_evaluated(record: RunRecord, folder: Path, what: str, flag: str) -> No
     same weights: a model found elsewhere (another --model, or whatever now sits at the recorded
     path) would mix two models into one verdict.
     """
-    from obliviate.models.io import folder_fingerprint
+    from obliviate.models.fingerprint import folder_fingerprint
 
     stored = evaluated_fingerprint(record)
     if stored is None or not stored.startswith("folder:"):
@@ -217,7 +217,7 @@ def check_evaluated(record: RunRecord, folder: Path, what: str, flag: str) -> No
 
 def check_loaded_weights(lm: Any, record: RunRecord | None, role: str) -> None:
     """A run scored in memory recorded a hash of its weights: the loaded model must have the same."""
-    from obliviate.models.io import model_fingerprint
+    from obliviate.models.fingerprint import model_fingerprint
 
     stored = evaluated_fingerprint(record or RunRecord({}))
     if stored is None or not stored.startswith("memory:"):

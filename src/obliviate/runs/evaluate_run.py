@@ -47,7 +47,8 @@ def evaluate(
     from obliviate.data.task import UnlearningTask
     from obliviate.evaluation import plan_metrics, run_metrics
     from obliviate.metrics.base import EvalOptions
-    from obliviate.models.io import check_prompt_format, default_device, load_model, resolve_model
+    from obliviate.models.checks import check_prompt_format
+    from obliviate.models.io import default_device, load_model, resolve_model
     from obliviate.record import load_reference
     from obliviate.runs.checks import benchmark_folder, check_output, is_loaded, model_folder
     from obliviate.scoring import Scorer

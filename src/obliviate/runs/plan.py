@@ -95,7 +95,8 @@ def plan_unlearn(
         ConfigError: an unknown or invalid option, method or benchmark.
         OutputExistsError: ``out`` exists, or is one of the inputs.
     """
-    from obliviate.models.io import check_prompt_format, resolve_model
+    from obliviate.models.checks import check_prompt_format
+    from obliviate.models.io import resolve_model
     from obliviate.runs.checks import (
         benchmark_folder,
         check_output,

@@ -183,7 +183,8 @@ def prepare(
     """Build the benchmark and the two fine-tuned models under ``out``; return the summary."""
     from obliviate.benchmarks.spec import benchmark_spec
     from obliviate.benchmarks.worldknowledge import N_REHEARSAL
-    from obliviate.models.io import check_model_config, check_prompt_format, resolve_model
+    from obliviate.models.checks import check_model_config, check_prompt_format
+    from obliviate.models.io import resolve_model
     from obliviate.runs.checks import check_output, clear_owned, decide_output
     from obliviate.runs.unlearn import package_versions
 
